@@ -1,0 +1,127 @@
+"""Conversion of user input to float arrays, with errors that name the problem."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import DataError
+
+# How many offending columns or cells an error message lists before summarising.
+_MAX_LISTED = 5
+
+
+def to_float_array(X: object, *, name: str = "X") -> tuple[np.ndarray, list[str] | None]:
+    """Convert ``X`` to a float32 array of shape (n_samples, ...) with at least 2 dimensions.
+
+    Returns the array and, for a DataFrame whose column names are all strings, the
+    column names (scikit-learn's ``feature_names_in_`` convention); otherwise ``None``.
+
+    Raises
+    ------
+    DataError
+        If ``X`` is sparse, has fewer than 2 dimensions, no rows, no features, or
+        non-numeric values.
+    """
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):
+        raise DataError(
+            f"{name} is a sparse matrix, which aekit does not accept; convert it with "
+            f"{name}.toarray() if it fits in memory."
+        )
+
+    if isinstance(X, pd.DataFrame):
+        array, feature_names = _frame_to_array(X, name)
+    else:
+        array, feature_names = _array_to_float(X, name), None
+
+    if array.ndim < 2:
+        raise DataError(
+            f"{name} must be 2-D (n_samples, n_features) or an image array (n_samples, ...), "
+            f"got shape {array.shape}; use {name}.reshape(-1, 1) for a single feature or "
+            f"{name}.reshape(1, -1) for a single sample."
+        )
+    if array.shape[0] == 0:
+        raise DataError(f"{name} has 0 samples (shape {array.shape}); at least 1 is required.")
+    if int(np.prod(array.shape[1:])) == 0:
+        raise DataError(f"{name} has 0 features (shape {array.shape}); at least 1 is required.")
+    return array, feature_names
+
+
+def _frame_to_array(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, list[str] | None]:
+    non_numeric = [
+        column
+        for column in frame.columns
+        if not (pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]))
+    ]
+    if non_numeric:
+        described = ", ".join(f"{column!r} ({frame[column].dtype})" for column in non_numeric[:_MAX_LISTED])
+        more = f" and {len(non_numeric) - _MAX_LISTED} more" if len(non_numeric) > _MAX_LISTED else ""
+        raise DataError(
+            f"{name} has non-numeric columns {described}{more}; drop them or encode them as "
+            "numbers before training."
+        )
+
+    columns = list(frame.columns)
+    feature_names = [str(c) for c in columns] if all(isinstance(c, str) for c in columns) else None
+    array = frame.to_numpy(dtype=np.float32, na_value=np.nan)
+    return array, feature_names
+
+
+def _array_to_float(X: object, name: str) -> np.ndarray:
+    array = np.asarray(X)
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise DataError(f"{name} has complex values (dtype {array.dtype}); aekit needs real numbers.")
+    if array.dtype == np.float32:
+        return array
+    try:
+        return array.astype(np.float32)
+    except (TypeError, ValueError) as err:
+        raise DataError(
+            f"{name} has non-numeric values (dtype {array.dtype}): {err}; convert them to numbers "
+            "first."
+        ) from err
+
+
+def column_label(index: int, feature_names: Sequence[str] | None) -> str:
+    """Name a column for messages: its name when known, else its 0-based position."""
+    if feature_names is not None:
+        return repr(feature_names[index])
+    return str(index)
+
+
+def check_array_finite(
+    X: np.ndarray, feature_names: Sequence[str] | None, *, when: str, name: str = "X"
+) -> None:
+    """Raise ``DataError`` if ``X`` (2-D) holds NaN or infinity.
+
+    ``when`` is ``"training"`` (the message lists columns and counts) or any other
+    step such as ``"scoring"`` (the message lists row and column positions).
+    """
+    finite = np.isfinite(X)
+    if finite.all():
+        return
+
+    if when == "training":
+        counts = (~finite).sum(axis=0)
+        bad_columns = np.flatnonzero(counts)
+        listed = ", ".join(
+            f"{column_label(j, feature_names)} ({counts[j]} value{'s' if counts[j] > 1 else ''})"
+            for j in bad_columns[:_MAX_LISTED]
+        )
+        more = f" and {len(bad_columns) - _MAX_LISTED} more" if len(bad_columns) > _MAX_LISTED else ""
+        raise DataError(
+            f"{name} contains NaN or infinite values in column {listed}{more}; drop or fill "
+            "those values before training."
+        )
+
+    rows, cols = np.nonzero(~finite)
+    listed = ", ".join(
+        f"row {r} column {column_label(c, feature_names)}" for r, c in zip(rows[:_MAX_LISTED], cols[:_MAX_LISTED])
+    )
+    more = f" and {len(rows) - _MAX_LISTED} more" if len(rows) > _MAX_LISTED else ""
+    raise DataError(
+        f"{name} contains NaN or infinite values at {listed}{more}; drop or fill those values "
+        f"before {when}."
+    )
