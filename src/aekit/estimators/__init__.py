@@ -1,0 +1,9 @@
+"""scikit-learn estimators built on aekit's models."""
+
+from ._base import BaseAutoEncoder
+from .autoencoder import AutoEncoder
+
+# Estimator class name -> class; model files store the name.
+ESTIMATORS: dict[str, type[BaseAutoEncoder]] = {"AutoEncoder": AutoEncoder}
+
+__all__ = ["ESTIMATORS", "AutoEncoder", "BaseAutoEncoder"]

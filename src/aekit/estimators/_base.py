@@ -1,0 +1,351 @@
+"""Machinery shared by aekit's scikit-learn estimators: input checks, the train/validation
+split, scaling, the training run, batched inference and the PCA baseline."""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from .._device import resolve_device
+from .._seed import resolve_seed, torch_seeded
+from ..baselines import pca_reconstruction_mse
+from ..config import TrainingConfig
+from ..data.validation import check_array_finite, to_float_array
+from ..exceptions import AekitWarning, ConfigError, DataError
+from ..losses import LOSSES, reconstruction_error
+from ..models import Autoencoder
+from ..models.layers import OUTPUT_ACTIVATIONS, check_choice
+from ..preprocessing import SCALINGS, UNIT_RANGE_SCALINGS, Scaler
+from ..training import EarlyStopping, EpochLogger, ProgressBar, Trainer
+from ..training.callbacks import Callback
+
+logger = logging.getLogger(__name__)
+
+# Rows per forward pass at inference; results do not depend on it (evaluation mode).
+INFERENCE_BATCH_SIZE = 4096
+
+
+class BaseAutoEncoder(BaseEstimator):
+    """Fit and inference logic common to the autoencoder estimators.
+
+    Subclasses define ``__init__`` (parameters only), ``_build_model`` and
+    ``_build_objective``.
+    """
+
+    # --- hooks for subclasses ---------------------------------------------------------
+
+    def _build_model(self, n_features: int, input_shape: tuple[int, ...], output_activation: str) -> Autoencoder:
+        raise NotImplementedError
+
+    def _build_objective(self) -> Callable[..., dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    # --- fitting ----------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any = None) -> BaseAutoEncoder:
+        """Train the autoencoder on ``X``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features), or an image array
+            of shape (n_samples, channels, height, width)
+            Training data. Only numeric columns are accepted.
+        y : ignored
+            Present for scikit-learn compatibility.
+
+        Returns
+        -------
+        self
+        """
+        training = self._training_config()
+        flat, feature_names, input_shape = self._check_training_data(X)
+        n_samples, n_features = flat.shape
+
+        seed = resolve_seed(self.random_state)
+        device = resolve_device(self.device)
+        train_rows, val_rows = self._split(n_samples, training.validation_fraction, seed)
+
+        scaler_kind = self._resolve_scaling(len(input_shape))
+        output_activation = self._resolve_output_activation(scaler_kind)
+        scaler = Scaler(scaler_kind).fit(flat[train_rows])
+        scaled = scaler.transform(flat)
+
+        with torch_seeded(seed):
+            model = self._build_model(n_features, input_shape, output_activation).to(device)
+        x_train = self._to_model_tensor(scaled[train_rows], model, input_shape, device)
+        x_val = self._to_model_tensor(scaled[val_rows], model, input_shape, device) if len(val_rows) else None
+
+        history = self._train(model, training, x_train, x_val, seed)
+
+        self.model_ = model.eval()
+        self.scaler_ = scaler
+        self.history_ = history
+        self.n_features_in_ = n_features
+        self.input_shape_ = tuple(input_shape)
+        if feature_names is not None:
+            self.feature_names_in_ = np.asarray(feature_names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.latent_dim_ = model.latent_dim
+        self.seed_ = seed
+        self.device_ = device
+        self.metrics_ = self._compute_metrics(scaled, train_rows, val_rows)
+        return self
+
+    def _training_config(self) -> TrainingConfig:
+        return TrainingConfig(
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            validation_fraction=self.validation_fraction,
+            early_stopping=self.early_stopping,
+            patience=self.patience,
+        )
+
+    def _check_training_data(self, X: Any) -> tuple[np.ndarray, list[str] | None, tuple[int, ...]]:
+        array, feature_names = to_float_array(X)
+        flat = array.reshape(len(array), -1)
+        check_array_finite(flat, feature_names, when="training")
+
+        if len(flat) < 2 and getattr(self, "batch_norm", False):
+            raise DataError(
+                f"X has {len(flat)} sample; training with batch normalisation needs at least 2 "
+                "samples. Add samples or set batch_norm=False."
+            )
+        return flat, feature_names, tuple(array.shape[1:])
+
+    def _split(self, n_samples: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return seeded (train, validation) row indices; validation may be empty."""
+        order = np.random.default_rng(seed).permutation(n_samples)
+        n_val = int(round(n_samples * fraction))
+        if fraction > 0 and (n_val == 0 or n_samples - n_val < 2):
+            warnings.warn(
+                f"validation skipped: validation_fraction={fraction} of {n_samples} samples "
+                "leaves no usable validation or training rows; training on every sample.",
+                AekitWarning,
+                stacklevel=3,
+            )
+            n_val = 0
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+    def _resolve_scaling(self, sample_ndim: int) -> str:
+        if self.scaling == "auto":
+            # Images (samples with 2 or more axes) share one pixel range; tables vary by column.
+            return "global-minmax" if sample_ndim > 1 else "standard"
+        check_choice("scaling", self.scaling, ("auto", *SCALINGS))
+        return self.scaling
+
+    def _resolve_output_activation(self, scaler_kind: str) -> str:
+        check_choice("loss", self.loss, LOSSES)
+        activation = self.output_activation
+        if activation == "auto":
+            activation = "sigmoid" if scaler_kind in UNIT_RANGE_SCALINGS else "identity"
+        check_choice("output_activation", activation, ("auto", *OUTPUT_ACTIVATIONS))
+
+        if self.loss == "bce" and (scaler_kind not in UNIT_RANGE_SCALINGS or activation != "sigmoid"):
+            raise ConfigError(
+                f"loss='bce' needs data scaled to [0, 1] and a sigmoid output, but scaling resolves "
+                f"to {scaler_kind!r} and output_activation to {activation!r}; use scaling='minmax' "
+                "(or 'global-minmax' for images) with output_activation='auto', or loss='mse'."
+            )
+        return activation
+
+    def _train(
+        self,
+        model: Autoencoder,
+        training: TrainingConfig,
+        x_train: torch.Tensor,
+        x_val: torch.Tensor | None,
+        seed: int,
+    ):
+        callbacks: list[Callback] = []
+        if training.early_stopping:
+            monitor = "val_loss" if x_val is not None else "train_loss"
+            callbacks.append(EarlyStopping(monitor=monitor, patience=training.patience))
+        if self.verbose >= 1:
+            callbacks.append(ProgressBar())
+        if self.verbose >= 2:
+            callbacks.append(EpochLogger())
+
+        optimizer = torch.optim.Adam(model.parameters(), lr=training.learning_rate)
+        generator = torch.Generator().manual_seed(seed)
+        trainer = Trainer(
+            model,
+            self._build_objective(),
+            optimizer,
+            batch_size=training.batch_size,
+            max_epochs=training.max_epochs,
+            generator=generator,
+            callbacks=callbacks,
+        )
+        with torch_seeded(seed):
+            history = trainer.fit(x_train, x_val)
+
+        logger.info(
+            "trained %s for %d epochs (best %s), final train_loss %.6g",
+            type(model).__name__, history.n_epochs, history.best_epoch, history.train_loss[-1],
+        )
+        return history
+
+    def _compute_metrics(self, scaled: np.ndarray, train_rows: np.ndarray, val_rows: np.ndarray) -> dict[str, Any]:
+        """Model and PCA reconstruction MSE on the training and validation rows, in scaled units."""
+        eval_sets = {"train": scaled[train_rows]}
+        if len(val_rows):
+            eval_sets["val"] = scaled[val_rows]
+
+        metrics: dict[str, Any] = {"n_train": int(len(train_rows)), "n_val": int(len(val_rows))}
+        for name, values in eval_sets.items():
+            metrics[f"{name}_mse"] = float(np.mean(self._scaled_errors(values, "mse"), dtype=np.float64))
+        metrics.setdefault("val_mse", None)
+
+        # PCA needs two training rows to estimate any variance.
+        n_components, pca_errors = None, {}
+        if len(train_rows) >= 2:
+            n_components, pca_errors = pca_reconstruction_mse(
+                scaled[train_rows], eval_sets, self.latent_dim_, random_state=self.seed_
+            )
+        metrics["pca_components"] = n_components
+        metrics["pca_train_mse"] = pca_errors.get("train")
+        metrics["pca_val_mse"] = pca_errors.get("val")
+        return metrics
+
+    # --- inference --------------------------------------------------------------------
+
+    def _check_inference_data(self, X: Any, when: str) -> np.ndarray:
+        """Validate ``X`` against the fitted input and return it scaled, shape (n, n_features)."""
+        check_is_fitted(self, "model_")
+        if isinstance(X, pd.DataFrame):
+            X = self._align_columns(X)
+        array, _ = to_float_array(X)
+        flat = array.reshape(len(array), -1)
+        if flat.shape[1] != self.n_features_in_:
+            raise DataError(
+                f"X has {flat.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input (input shape {self.input_shape_}); pass "
+                "data with the columns the model was trained on."
+            )
+        check_array_finite(flat, getattr(self, "feature_names_in_", None), when=when)
+        return self.scaler_.transform(flat)
+
+    def _align_columns(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Reorder a DataFrame's columns by name to the training order, or explain the mismatch."""
+        expected = getattr(self, "feature_names_in_", None)
+        if expected is None or not all(isinstance(c, str) for c in frame.columns):
+            return frame
+        expected = list(expected)
+        columns = list(frame.columns)
+        if columns == expected:
+            return frame
+
+        missing = [c for c in expected if c not in columns]
+        extra = [c for c in columns if c not in expected]
+        if missing or extra:
+            raise DataError(
+                f"X's columns do not match the training columns: missing {missing}, unexpected "
+                f"{extra}; pass the {len(expected)} columns the model was trained on."
+            )
+        return frame[expected]
+
+    def _to_model_tensor(
+        self, scaled: np.ndarray, model: Autoencoder, input_shape: tuple[int, ...], device: torch.device
+    ) -> torch.Tensor:
+        tensor = torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32))
+        if not model.flat_input:
+            tensor = tensor.reshape(len(tensor), *input_shape)
+        # NOTE: the whole array moves to the device at once, which suits data that fits
+        # in device memory.
+        return tensor.to(device)
+
+    @torch.inference_mode()
+    def _batched(self, scaled: np.ndarray, step: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
+        """Apply ``step`` to model-ready batches of ``scaled`` rows and stack the results."""
+        model = self.model_.eval()
+        parameter = next(model.parameters())
+        outputs = []
+        for start in range(0, len(scaled), INFERENCE_BATCH_SIZE):
+            batch = self._to_model_tensor(
+                scaled[start : start + INFERENCE_BATCH_SIZE], model, self.input_shape_, parameter.device
+            )
+            outputs.append(step(batch).float().cpu().numpy())
+        return np.concatenate(outputs)
+
+    def _scaled_errors(self, scaled: np.ndarray, loss: str | None = None) -> np.ndarray:
+        loss = loss or self.loss
+
+        def step(x: torch.Tensor) -> torch.Tensor:
+            return reconstruction_error(self.model_(x).x_recon, x, loss)
+
+        return self._batched(scaled, step)
+
+    def _to_original_units(self, scaled_recon: np.ndarray) -> np.ndarray:
+        flat = scaled_recon.reshape(len(scaled_recon), -1)
+        return self.scaler_.inverse_transform(flat).reshape(len(flat), *self.input_shape_)
+
+    def reconstruction_error(self, X: Any) -> np.ndarray:
+        """Per-sample reconstruction error: higher means less typical of the training data.
+
+        The error is the training loss (mean squared error by default) averaged over the
+        features, computed in the scaled units the model was trained in, so that every
+        feature counts on the same scale.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return self._scaled_errors(self._check_inference_data(X, when="scoring"))
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Per-sample score, higher for more normal samples: the negative reconstruction error."""
+        return -self.reconstruction_error(X)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean of :meth:`score_samples`, so that model selection prefers lower error."""
+        return float(np.mean(self.score_samples(X), dtype=np.float64))
+
+    def reconstruct(self, X: Any) -> np.ndarray:
+        """Encode and decode ``X``; return reconstructions in the original units and shape."""
+        scaled = self._check_inference_data(X, when="reconstructing")
+        recon = self._batched(scaled, lambda x: self.model_(x).x_recon)
+        return self._to_original_units(recon)
+
+    def _restore_extra(self, config: dict[str, Any]) -> None:
+        """Restore fitted attributes that only a subclass has, when loading a model file."""
+
+    def save(self, path: str) -> None:
+        """Write the fitted estimator to the folder ``path`` (safetensors weights + JSON)."""
+        from ..serialization import save_estimator
+
+        save_estimator(self, path)
+
+
+def resolve_latent_dim(latent_dim: object, n_features: int) -> int:
+    """Return the latent size: ``latent_dim`` itself, or for ``None`` the square root of
+    the number of features, rounded, between 1 and 64."""
+    if latent_dim is None:
+        return max(1, min(64, round(math.sqrt(n_features))))
+    if isinstance(latent_dim, bool) or not isinstance(latent_dim, numbers.Integral) or latent_dim < 1:
+        raise ConfigError(f"latent_dim must be a positive integer or None, got {latent_dim!r}.")
+    latent_dim = int(latent_dim)
+    if latent_dim >= n_features:
+        warnings.warn(
+            f"latent_dim={latent_dim} is not smaller than the {n_features} input features, so "
+            "the autoencoder can learn the identity instead of a compressed code; use a "
+            f"latent_dim below {n_features} or add regularisation.",
+            AekitWarning,
+            stacklevel=4,
+        )
+    return latent_dim

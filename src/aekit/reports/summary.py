@@ -1,0 +1,77 @@
+"""The network as a table of layers, neurons, weights and biases."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch import nn
+
+from ..models import Autoencoder
+
+
+@dataclasses.dataclass
+class LayerInfo:
+    """One leaf layer of a model: ``weights`` and ``biases`` count trainable values."""
+
+    name: str
+    kind: str
+    shape: str
+    neurons: int
+    weights: int
+    biases: int
+
+
+def layer_table(model: Autoencoder) -> list[LayerInfo]:
+    """List the model's leaf layers in forward order, encoder first, then decoder."""
+    rows: list[LayerInfo] = []
+    neurons = 0
+    for name, module in model.named_modules():
+        if list(module.children()):
+            continue
+        kind = type(module).__name__
+        shape, weights, biases = "", 0, 0
+        if isinstance(module, nn.Linear):
+            neurons = module.out_features
+            shape = f"{module.in_features} -> {module.out_features}"
+            weights = module.weight.numel()
+            biases = module.bias.numel() if module.bias is not None else 0
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            neurons = module.num_features
+            shape = str(module.num_features)
+            # The learned per-unit scale and shift; running statistics are buffers, not weights.
+            weights = module.weight.numel() if module.weight is not None else 0
+            biases = module.bias.numel() if module.bias is not None else 0
+        rows.append(LayerInfo(name, kind, shape, neurons, weights, biases))
+    return rows
+
+
+def format_layer_table(model: Autoencoder, input_dim: int) -> str:
+    """Render :func:`layer_table` as text, with totals and the compression ratio."""
+    rows = layer_table(model)
+    latent_dim = model.latent_dim
+    header = ("layer", "type", "shape", "neurons", "weights", "biases")
+    body = [("input", "", "", f"{input_dim:,}", "", "")]
+    for row in rows:
+        body.append((row.name, row.kind, row.shape, f"{row.neurons:,}", _count(row.weights), _count(row.biases)))
+
+    widths = [max(len(str(line[i])) for line in [header, *body]) for i in range(len(header))]
+    lines = [_format_line(header, widths)]
+    lines += [_format_line(line, widths) for line in body]
+
+    n_weights = sum(row.weights for row in rows)
+    n_biases = sum(row.biases for row in rows)
+    lines.append("")
+    lines.append(f"latent code: {latent_dim} units")
+    lines.append(f"total parameters: {n_weights + n_biases:,} (weights {n_weights:,}, biases {n_biases:,})")
+    lines.append(f"compression ratio: {input_dim} / {latent_dim} = {input_dim / latent_dim:.1f}")
+    return "\n".join(lines)
+
+
+def _count(value: int) -> str:
+    return f"{value:,}" if value else ""
+
+
+def _format_line(cells: tuple[str, ...], widths: list[int]) -> str:
+    # Text columns align left, counts align right.
+    parts = [cell.ljust(width) if i < 3 else cell.rjust(width) for i, (cell, width) in enumerate(zip(cells, widths))]
+    return "  ".join(parts).rstrip()

@@ -1,0 +1,216 @@
+"""Model files: a folder with ``model.safetensors`` (weights) and ``config.json`` (everything else).
+
+Nothing here unpickles: weights are read with safetensors and the rest is JSON, so
+loading a model file cannot run code. ``config.json`` records the SHA-256 of the
+weights file, which catches a damaged file or a weights file from another model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors
+import torch
+from safetensors.torch import load_file, save_file
+
+from ._version import __version__
+from .exceptions import ModelFileError
+from .models import MODELS
+from .preprocessing import Scaler
+from .training import History
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+FORMAT_NAME = "aekit-model"
+# Raise when the layout of config.json or the weights changes incompatibly.
+FORMAT_VERSION = 1
+
+
+def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> Path:
+    """Write a fitted estimator to the folder ``path``, creating it if needed.
+
+    Each file is written under a temporary name and then renamed over the old one,
+    so a crash mid-write never leaves a half-written file under the final name.
+    """
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    # Weights are saved from the CPU, so a model trained on a GPU loads anywhere.
+    state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in estimator.model_.state_dict().items()}
+    weights_tmp = _temporary_path(folder, WEIGHTS_FILE)
+    config_tmp = _temporary_path(folder, CONFIG_FILE)
+    try:
+        save_file(state, str(weights_tmp), metadata={"format": "pt"})
+        config = estimator_config(estimator, weights_sha256=_sha256(weights_tmp))
+        config_tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        os.replace(weights_tmp, folder / WEIGHTS_FILE)
+        os.replace(config_tmp, folder / CONFIG_FILE)
+    finally:
+        weights_tmp.unlink(missing_ok=True)
+        config_tmp.unlink(missing_ok=True)
+    logger.info("saved %s to %s", type(estimator).__name__, folder)
+    return folder
+
+
+def estimator_config(estimator: Any, *, weights_sha256: str | None = None) -> dict[str, Any]:
+    """Return the JSON document that describes a fitted estimator."""
+    feature_names = getattr(estimator, "feature_names_in_", None)
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "aekit_version": __version__,
+        "torch_version": torch.__version__,
+        "estimator": type(estimator).__name__,
+        "params": _json_params(estimator.get_params(deep=False)),
+        "model": {"name": estimator.model_.name, "config": estimator.model_.config_dict()},
+        "preprocessing": estimator.scaler_.to_dict(),
+        "data": {
+            "n_features_in": int(estimator.n_features_in_),
+            "input_shape": list(estimator.input_shape_),
+            "feature_names_in": None if feature_names is None else [str(n) for n in feature_names],
+        },
+        "training": {"seed": int(estimator.seed_), "history": estimator.history_.to_dict()},
+        "metrics": estimator.metrics_,
+        "weights_sha256": weights_sha256,
+    }
+
+
+def load(path: str | os.PathLike[str]) -> Any:
+    """Load a fitted estimator from a folder written by ``save``.
+
+    The result gives outputs identical to the estimator that was saved. Weights load
+    on the CPU; move them with ``estimator.model_.to(device)`` if needed.
+
+    Raises
+    ------
+    ModelFileError
+        If the folder or a file is missing or damaged, or the folder was written in a
+        newer format version.
+    """
+    folder = Path(path)
+    config = _read_config(folder)
+    tensors = _read_weights(folder, config)
+
+    from .estimators import ESTIMATORS
+
+    estimator_class = ESTIMATORS.get(config.get("estimator"))
+    if estimator_class is None:
+        raise ModelFileError(
+            f"'{folder / CONFIG_FILE}' names the estimator {config.get('estimator')!r}, which "
+            f"this aekit does not know; known: {sorted(ESTIMATORS)}."
+        )
+    try:
+        # JSON has no tuples; sequence parameters such as hidden_dims were tuples when saved.
+        params = {key: tuple(v) if isinstance(v, list) else v for key, v in config["params"].items()}
+        estimator = estimator_class(**params)
+        _restore_fitted_state(estimator, config, tensors)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        if isinstance(err, ModelFileError):
+            raise
+        raise ModelFileError(f"model folder '{folder}' has an invalid config or weights: {err}") from err
+    return estimator
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    config_path = folder / CONFIG_FILE
+    if not folder.is_dir():
+        raise ModelFileError(f"model folder '{folder}' not found; pass the folder written by 'aekit train' or save().")
+    if not config_path.is_file():
+        raise ModelFileError(f"model folder '{folder}' has no {CONFIG_FILE}; it is not an aekit model.")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFileError(f"'{config_path}' is not valid JSON: {err}.") from err
+    if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"'{config_path}' is not an aekit model config (no \"format\": \"{FORMAT_NAME}\").")
+
+    version = config.get("format_version")
+    if not isinstance(version, int):
+        raise ModelFileError(f"'{config_path}' has an invalid format_version {version!r}.")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"'{folder}' uses model format version {version}, written by aekit "
+            f"{config.get('aekit_version')}; this aekit ({__version__}) reads versions up to "
+            f"{FORMAT_VERSION}. Upgrade aekit to load it."
+        )
+    return config
+
+
+def _read_weights(folder: Path, config: dict[str, Any]) -> dict[str, torch.Tensor]:
+    weights_path = folder / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise ModelFileError(f"model folder '{folder}' has no {WEIGHTS_FILE}.")
+
+    expected = config.get("weights_sha256")
+    if expected is not None and _sha256(weights_path) != expected:
+        raise ModelFileError(
+            f"'{weights_path}' does not match the checksum in {CONFIG_FILE}; the file is damaged "
+            "or comes from another model. Save the model again."
+        )
+    try:
+        return load_file(str(weights_path), device="cpu")
+    except (safetensors.SafetensorError, OSError, ValueError) as err:
+        raise ModelFileError(f"'{weights_path}' is not a valid safetensors file: {err}.") from err
+
+
+def _restore_fitted_state(estimator: Any, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    model_info = config["model"]
+    model_class = MODELS.get(model_info["name"])
+    if model_class is None:
+        raise ModelFileError(f"unknown model {model_info['name']!r}; known: {sorted(MODELS)}.")
+    model = model_class.from_config_dict(model_info["config"])
+    model.load_state_dict(tensors, strict=True)
+
+    data = config["data"]
+    n_features = int(data["n_features_in"])
+    input_shape = tuple(int(v) for v in data["input_shape"])
+    if int(np.prod(input_shape)) != n_features:
+        raise ModelFileError(f"input_shape {input_shape} does not hold {n_features} features.")
+
+    estimator.model_ = model.eval()
+    estimator.scaler_ = Scaler.from_dict(config["preprocessing"], n_features)
+    estimator.history_ = History.from_dict(config["training"]["history"])
+    estimator.n_features_in_ = n_features
+    estimator.input_shape_ = input_shape
+    if data.get("feature_names_in") is not None:
+        estimator.feature_names_in_ = np.asarray(data["feature_names_in"], dtype=object)
+    estimator.latent_dim_ = model.latent_dim
+    estimator.seed_ = int(config["training"]["seed"])
+    estimator.device_ = torch.device("cpu")
+    estimator.metrics_ = dict(config.get("metrics") or {})
+    estimator._restore_extra(config)
+
+
+def _json_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Make constructor parameters JSON-ready; a RandomState object is stored as None."""
+    result = {}
+    for key, value in params.items():
+        if isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, np.generic):
+            value = value.item()
+        elif isinstance(value, (np.random.RandomState, np.random.Generator, torch.device)):
+            value = None if not isinstance(value, torch.device) else str(value)
+        result[key] = value
+    return result
+
+
+def _temporary_path(folder: Path, name: str) -> Path:
+    return folder / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
