@@ -5,6 +5,15 @@ from .estimators import AutoEncoder
 from .exceptions import AekitError, AekitWarning, ConfigError, DataError, ModelFileError, NotFittedError
 from .serialization import load
 
+
+def __getattr__(name: str):
+    # aekit.plot imports matplotlib, so it loads on first use rather than with aekit.
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "AekitError",
     "AekitWarning",

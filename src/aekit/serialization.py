@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 FORMAT_NAME = "aekit-model"
+# Arrays other than weights (such as the training timeline) sit in the weights file under this prefix.
+EXTRA_PREFIX = "extra/"
 # Raise when the layout of config.json or the weights changes incompatibly.
 FORMAT_VERSION = 1
 
@@ -46,6 +48,8 @@ def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> Path:
 
     # Weights are saved from the CPU, so a model trained on a GPU loads anywhere.
     state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in estimator.model_.state_dict().items()}
+    for name, array in _extra_arrays(estimator).items():
+        state[EXTRA_PREFIX + name] = torch.from_numpy(np.ascontiguousarray(array))
     weights_tmp = _temporary_path(folder, WEIGHTS_FILE)
     config_tmp = _temporary_path(folder, CONFIG_FILE)
     try:
@@ -168,7 +172,8 @@ def _restore_fitted_state(estimator: Any, config: dict[str, Any], tensors: dict[
     if model_class is None:
         raise ModelFileError(f"unknown model {model_info['name']!r}; known: {sorted(MODELS)}.")
     model = model_class.from_config_dict(model_info["config"])
-    model.load_state_dict(tensors, strict=True)
+    extra = {name[len(EXTRA_PREFIX):]: t for name, t in tensors.items() if name.startswith(EXTRA_PREFIX)}
+    model.load_state_dict({name: t for name, t in tensors.items() if not name.startswith(EXTRA_PREFIX)}, strict=True)
 
     data = config["data"]
     n_features = int(data["n_features_in"])
@@ -187,14 +192,32 @@ def _restore_fitted_state(estimator: Any, config: dict[str, Any], tensors: dict[
     estimator.seed_ = int(config["training"]["seed"])
     estimator.device_ = torch.device("cpu")
     estimator.metrics_ = dict(config.get("metrics") or {})
+    estimator.timeline_ = _timeline_from_arrays(extra)
     estimator._restore_extra(config)
+
+
+def _extra_arrays(estimator: Any) -> dict[str, np.ndarray]:
+    timeline = getattr(estimator, "timeline_", None)
+    if not timeline:
+        return {}
+    return {f"timeline/{key}": np.asarray(value) for key, value in timeline.items()}
+
+
+def _timeline_from_arrays(extra: dict[str, torch.Tensor]) -> dict[str, np.ndarray] | None:
+    keys = ("epochs", "inputs", "reconstructions")
+    if not all(f"timeline/{key}" in extra for key in keys):
+        return None
+    return {key: extra[f"timeline/{key}"].numpy() for key in keys}
 
 
 def _json_params(params: dict[str, Any]) -> dict[str, Any]:
     """Make constructor parameters JSON-ready; a RandomState object is stored as None."""
     result = {}
     for key, value in params.items():
-        if isinstance(value, tuple):
+        if key == "callbacks":
+            # Callbacks are code, not data: a loaded model starts without them.
+            value = None
+        elif isinstance(value, tuple):
             value = list(value)
         elif isinstance(value, np.generic):
             value = value.item()
