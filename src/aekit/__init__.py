@@ -2,7 +2,7 @@
 
 from ._version import __version__
 from .estimators import AutoEncoder
-from .exceptions import AekitError, AekitWarning, ConfigError, DataError, ModelFileError, NotFittedError
+from .exceptions import AekitError, AekitWarning, ConfigError, DataError, ExportError, ModelFileError, NotFittedError
 from .serialization import load
 
 
@@ -20,6 +20,7 @@ __all__ = [
     "AutoEncoder",
     "ConfigError",
     "DataError",
+    "ExportError",
     "ModelFileError",
     "NotFittedError",
     "__version__",

@@ -283,6 +283,48 @@ def report(model: Path, data: Path | None, out: Path, image_size: Any, color_mod
 
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
+@click.option("--format", "export_format", type=click.Choice(["onnx"]), default="onnx", show_default=True,
+              help="Export format.")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="The file to write, e.g. model.onnx.")
+@click.option("--data", type=click.Path(path_type=Path),
+              help="Rows for the parity check (default: the reference rows kept from the training data).")
+@click.option("--opset", type=click.IntRange(min=7), default=None, help="ONNX opset version (default: 21).")
+@click.option("--allow-mismatch", is_flag=True,
+              help="Write the file even when ONNX Runtime disagrees with PyTorch; the command still exits with 1.")
+@_data_options
+def export(
+    model: Path,
+    export_format: str,
+    out: Path,
+    data: Path | None,
+    opset: int | None,
+    allow_mismatch: bool,
+    image_size: Any,
+    color_mode: str,
+) -> None:
+    """Export MODEL, with its scaling and error score, to one ONNX graph checked against PyTorch."""
+    from .. import load
+    from ..data import read_data
+
+    estimator = load(model)
+    rows = None
+    if data is not None:
+        rows = read_data(data, image_size=image_size or _trained_image_size(estimator), color_mode=color_mode).X
+    result = estimator.export_onnx(out, rows, opset=opset, strict=not allow_mismatch)
+
+    # Saving again records the export in config.json and the model card.
+    estimator.save(model)
+    click.echo(f"wrote {out} (opset {result.opset}); {result.describe()}")
+    if not result.passed:
+        raise ExportMismatch(f"{out} was written although its {result.describe()}")
+
+
+class ExportMismatch(AekitError):
+    """The exported graph was written on request although the parity check failed."""
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
 def info(model: Path) -> None:
     """Describe a trained model: layers, neurons, weights, biases and compression ratio."""
     from .. import load

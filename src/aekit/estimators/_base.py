@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 # Rows per forward pass at inference; results do not depend on it (evaluation mode).
 INFERENCE_BATCH_SIZE = 4096
+# Training rows kept in the fitted model (and its file) to check exported graphs against.
+REFERENCE_ROWS = 64
 
 
 class BaseAutoEncoder(BaseEstimator):
@@ -102,6 +104,12 @@ class BaseAutoEncoder(BaseEstimator):
         self.device_ = device
         self.metrics_ = self._compute_metrics(scaled, train_rows, val_rows)
         self.timeline_ = self._timeline_record(timeline)
+        self.n_samples_fit_ = n_samples
+        self.data_min_ = flat[train_rows].min(axis=0)
+        self.data_max_ = flat[train_rows].max(axis=0)
+        reference = np.random.default_rng(seed).permutation(train_rows)[:REFERENCE_ROWS]
+        self.reference_rows_ = flat[np.sort(reference)].reshape(-1, *input_shape)
+        self.exports_ = []
         return self
 
     def _training_config(self) -> TrainingConfig:
@@ -362,6 +370,25 @@ class BaseAutoEncoder(BaseEstimator):
 
     def _restore_extra(self, config: dict[str, Any]) -> None:
         """Restore fitted attributes that only a subclass has, when loading a model file."""
+
+    def _export_blockers(self) -> list[str]:
+        """Reasons this model cannot be expressed as an ONNX graph; empty when it can."""
+        return []
+
+    def export_onnx(self, path: str, X: Any = None, *, opset: int | None = None, strict: bool = True):
+        """Export the whole model (scaling, encoder, decoder, error score) to one ONNX file.
+
+        The graph runs in ONNX Runtime on ``X`` (by default on reference rows kept from
+        the training data) and every output is compared with PyTorch before the file is
+        kept. Needs ``pip install 'aekit[onnx]'``. See :func:`aekit.export.export_onnx`.
+
+        Returns
+        -------
+        ExportResult
+        """
+        from ..export import ONNX_OPSET, export_onnx
+
+        return export_onnx(self, path, X, opset=opset or ONNX_OPSET, strict=strict)
 
     def save(self, path: str) -> None:
         """Write the fitted estimator to the folder ``path`` (safetensors weights + JSON)."""
