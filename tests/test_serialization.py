@@ -33,7 +33,7 @@ def test_round_trip_gives_identical_outputs(fitted, table, tmp_path):
 
 def test_folder_holds_only_safetensors_and_json(fitted, tmp_path):
     fitted.save(tmp_path / "m")
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["README.md", "config.json", "model.safetensors"]
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["format_version"] == FORMAT_VERSION
     assert config["aekit_version"] == aekit.__version__
@@ -115,4 +115,5 @@ def test_weights_saved_from_cpu(fitted, tmp_path):
     fitted.save(tmp_path / "m")
     tensors = load_file(str(tmp_path / "m" / "model.safetensors"))
     assert all(t.device == torch.device("cpu") for t in tensors.values())
-    assert set(tensors) == set(fitted.model_.state_dict())
+    weights = {name for name in tensors if not name.startswith("extra/")}
+    assert weights == set(fitted.model_.state_dict())

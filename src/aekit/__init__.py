@@ -2,8 +2,17 @@
 
 from ._version import __version__
 from .estimators import AutoEncoder
-from .exceptions import AekitError, AekitWarning, ConfigError, DataError, ModelFileError, NotFittedError
+from .exceptions import AekitError, AekitWarning, ConfigError, DataError, ExportError, ModelFileError, NotFittedError
 from .serialization import load
+
+
+def __getattr__(name: str):
+    # aekit.plot imports matplotlib, so it loads on first use rather than with aekit.
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "AekitError",
@@ -11,6 +20,7 @@ __all__ = [
     "AutoEncoder",
     "ConfigError",
     "DataError",
+    "ExportError",
     "ModelFileError",
     "NotFittedError",
     "__version__",

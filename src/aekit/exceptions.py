@@ -12,6 +12,7 @@ __all__ = [
     "AekitWarning",
     "ConfigError",
     "DataError",
+    "ExportError",
     "ModelFileError",
     "NotFittedError",
     "TrainingDivergedError",
@@ -32,6 +33,10 @@ class DataError(AekitError, ValueError):
 
 class ModelFileError(AekitError, ValueError):
     """A model folder is missing, damaged, or written by an unsupported version."""
+
+
+class ExportError(AekitError, RuntimeError):
+    """A model cannot be exported, or its exported graph does not match the PyTorch model."""
 
 
 class TrainingDivergedError(AekitError, RuntimeError):

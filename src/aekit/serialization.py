@@ -1,4 +1,5 @@
-"""Model files: a folder with ``model.safetensors`` (weights) and ``config.json`` (everything else).
+"""Model files: a folder with ``model.safetensors`` (weights) and ``config.json`` (everything
+else), plus a ``README.md`` model card generated from the config.
 
 Nothing here unpickles: weights are read with safetensors and the rest is JSON, so
 loading a model file cannot run code. ``config.json`` records the SHA-256 of the
@@ -22,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from ._version import __version__
 from .exceptions import ModelFileError
+from .model_card import MODEL_CARD_FILE, render_model_card
 from .models import MODELS
 from .preprocessing import Scaler
 from .training import History
@@ -31,6 +33,8 @@ logger = logging.getLogger(__name__)
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 FORMAT_NAME = "aekit-model"
+# Arrays other than weights (such as the training timeline) sit in the weights file under this prefix.
+EXTRA_PREFIX = "extra/"
 # Raise when the layout of config.json or the weights changes incompatibly.
 FORMAT_VERSION = 1
 
@@ -46,6 +50,8 @@ def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> Path:
 
     # Weights are saved from the CPU, so a model trained on a GPU loads anywhere.
     state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in estimator.model_.state_dict().items()}
+    for name, array in _extra_arrays(estimator).items():
+        state[EXTRA_PREFIX + name] = torch.from_numpy(np.ascontiguousarray(array))
     weights_tmp = _temporary_path(folder, WEIGHTS_FILE)
     config_tmp = _temporary_path(folder, CONFIG_FILE)
     try:
@@ -57,6 +63,7 @@ def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> Path:
     finally:
         weights_tmp.unlink(missing_ok=True)
         config_tmp.unlink(missing_ok=True)
+    write_model_card(folder, config)
     logger.info("saved %s to %s", type(estimator).__name__, folder)
     return folder
 
@@ -77,9 +84,13 @@ def estimator_config(estimator: Any, *, weights_sha256: str | None = None) -> di
             "n_features_in": int(estimator.n_features_in_),
             "input_shape": list(estimator.input_shape_),
             "feature_names_in": None if feature_names is None else [str(n) for n in feature_names],
+            "n_samples": _optional_int(getattr(estimator, "n_samples_fit_", None)),
+            "data_min": _optional_floats(getattr(estimator, "data_min_", None)),
+            "data_max": _optional_floats(getattr(estimator, "data_max_", None)),
         },
         "training": {"seed": int(estimator.seed_), "history": estimator.history_.to_dict()},
         "metrics": estimator.metrics_,
+        "exports": list(getattr(estimator, "exports_", None) or []),
         "weights_sha256": weights_sha256,
     }
 
@@ -168,7 +179,8 @@ def _restore_fitted_state(estimator: Any, config: dict[str, Any], tensors: dict[
     if model_class is None:
         raise ModelFileError(f"unknown model {model_info['name']!r}; known: {sorted(MODELS)}.")
     model = model_class.from_config_dict(model_info["config"])
-    model.load_state_dict(tensors, strict=True)
+    extra = {name[len(EXTRA_PREFIX):]: t for name, t in tensors.items() if name.startswith(EXTRA_PREFIX)}
+    model.load_state_dict({name: t for name, t in tensors.items() if not name.startswith(EXTRA_PREFIX)}, strict=True)
 
     data = config["data"]
     n_features = int(data["n_features_in"])
@@ -187,14 +199,64 @@ def _restore_fitted_state(estimator: Any, config: dict[str, Any], tensors: dict[
     estimator.seed_ = int(config["training"]["seed"])
     estimator.device_ = torch.device("cpu")
     estimator.metrics_ = dict(config.get("metrics") or {})
+    estimator.timeline_ = _timeline_from_arrays(extra)
+    estimator.exports_ = list(config.get("exports") or [])
+    if data.get("n_samples") is not None:
+        estimator.n_samples_fit_ = int(data["n_samples"])
+    if data.get("data_min") is not None:
+        estimator.data_min_ = np.asarray(data["data_min"], dtype=np.float32)
+        estimator.data_max_ = np.asarray(data["data_max"], dtype=np.float32)
+    if "reference/rows" in extra:
+        estimator.reference_rows_ = extra["reference/rows"].numpy()
     estimator._restore_extra(config)
+
+
+def write_model_card(folder: Path, config: dict[str, Any]) -> Path:
+    """Write the folder's README.md, generated from ``config`` alone."""
+    path = folder / MODEL_CARD_FILE
+    temporary = _temporary_path(folder, MODEL_CARD_FILE)
+    try:
+        temporary.write_text(render_model_card(config, folder_name=folder.name), encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def _extra_arrays(estimator: Any) -> dict[str, np.ndarray]:
+    arrays = {}
+    timeline = getattr(estimator, "timeline_", None)
+    if timeline:
+        arrays.update({f"timeline/{key}": np.asarray(value) for key, value in timeline.items()})
+    reference = getattr(estimator, "reference_rows_", None)
+    if reference is not None:
+        arrays["reference/rows"] = np.asarray(reference, dtype=np.float32)
+    return arrays
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _optional_floats(values: Any) -> list[float] | None:
+    return None if values is None else [float(v) for v in np.asarray(values).ravel()]
+
+
+def _timeline_from_arrays(extra: dict[str, torch.Tensor]) -> dict[str, np.ndarray] | None:
+    keys = ("epochs", "inputs", "reconstructions")
+    if not all(f"timeline/{key}" in extra for key in keys):
+        return None
+    return {key: extra[f"timeline/{key}"].numpy() for key in keys}
 
 
 def _json_params(params: dict[str, Any]) -> dict[str, Any]:
     """Make constructor parameters JSON-ready; a RandomState object is stored as None."""
     result = {}
     for key, value in params.items():
-        if isinstance(value, tuple):
+        if key == "callbacks":
+            # Callbacks are code, not data: a loaded model starts without them.
+            value = None
+        elif isinstance(value, tuple):
             value = list(value)
         elif isinstance(value, np.generic):
             value = value.item()

@@ -24,6 +24,8 @@ logger = logging.getLogger("aekit.cli")
 
 # Exit statuses: 1 for bad data, files or settings; 2 for invalid command-line usage (click's).
 EXIT_USER_ERROR = 1
+# Inputs whose reconstructions `train` records during training for the report's timeline.
+REPORT_TIMELINE_INPUTS = 8
 
 
 # --- option parsing -----------------------------------------------------------------
@@ -122,9 +124,22 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 @click.option("--seed", "random_state", type=click.IntRange(0, 2**32 - 1), default=None,
               help="Random seed; the same seed gives identical results on CPU.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Write an HTML report with plots to OUT/report.")
+@click.option("--tensorboard", "tensorboard_dir", type=click.Path(path_type=Path),
+              help="Also write TensorBoard logs (losses, learning rate, reconstructions) to this folder.")
 @_data_options
 @click.pass_context
-def train(ctx: click.Context, data: Path | None, out: Path, image_size: Any, color_mode: str, **params: Any) -> None:
+def train(
+    ctx: click.Context,
+    data: Path | None,
+    out: Path,
+    image_size: Any,
+    color_mode: str,
+    report: bool,
+    tensorboard_dir: Path | None,
+    **params: Any,
+) -> None:
     """Train an autoencoder on DATA and save it to --out.
 
     DATA is a CSV, Parquet, .npy, .npz or IDX file, or a folder of images or Parquet
@@ -137,7 +152,14 @@ def train(ctx: click.Context, data: Path | None, out: Path, image_size: Any, col
     dataset = read_data(data, image_size=image_size, color_mode=color_mode)
     click.echo(f"data: {dataset.source}: {dataset.describe()}")
 
-    estimator = AutoEncoder(verbose=ctx.obj["verbose"], **params)
+    callbacks = []
+    if tensorboard_dir is not None:
+        from ..training import TensorBoardLogger
+
+        callbacks.append(TensorBoardLogger(tensorboard_dir, image_shape=dataset.X.shape[1:] if dataset.is_image else None))
+    # The report's timeline shows a few inputs reconstructed as training goes on.
+    timeline = REPORT_TIMELINE_INPUTS if report else 0
+    estimator = AutoEncoder(verbose=ctx.obj["verbose"], timeline=timeline, callbacks=callbacks or None, **params)
     started = time.perf_counter()
     estimator.fit(dataset.X)
     seconds = time.perf_counter() - started
@@ -148,6 +170,12 @@ def train(ctx: click.Context, data: Path | None, out: Path, image_size: Any, col
 
     logger.info("network:\n%s", format_layer_table(estimator.model_, estimator.n_features_in_))
     _echo_train_summary(estimator, metrics, out)
+    if report:
+        from ..reports import write_report
+
+        path = write_report(estimator, out / "report", dataset.X, labels=dataset.labels,
+                            data_description=f"{dataset.source}: {dataset.describe()}")
+        click.echo(f"report written to {path}")
 
 
 def _train_metrics(estimator: Any, dataset: Any, seconds: float) -> dict[str, Any]:
@@ -225,6 +253,74 @@ def score(model: Path, data: Path, out: Path, image_size: Any, color_mode: str) 
     estimator, dataset = _load_model_and_data(model, data, out, image_size, color_mode)
     errors = estimator.reconstruction_error(dataset.X)
     _write(pd.DataFrame({"reconstruction_error": errors}), out, "reconstruction errors")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("data", required=False, type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Folder for report.html and the PNG figures.")
+@_data_options
+def report(model: Path, data: Path | None, out: Path, image_size: Any, color_mode: str) -> None:
+    """Write an HTML report of MODEL: learning curves, network, weights and timeline, and
+    with DATA also reconstructions, latent space and error distribution."""
+    from .. import load
+    from ..data import read_data
+    from ..reports import write_report
+
+    estimator = load(model)
+    dataset = None
+    if data is not None:
+        dataset = read_data(data, image_size=image_size or _trained_image_size(estimator), color_mode=color_mode)
+    path = write_report(
+        estimator,
+        out,
+        None if dataset is None else dataset.X,
+        labels=None if dataset is None else dataset.labels,
+        data_description=None if dataset is None else f"{dataset.source}: {dataset.describe()}",
+    )
+    click.echo(f"report written to {path}")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--format", "export_format", type=click.Choice(["onnx"]), default="onnx", show_default=True,
+              help="Export format.")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="The file to write, e.g. model.onnx.")
+@click.option("--data", type=click.Path(path_type=Path),
+              help="Rows for the parity check (default: the reference rows kept from the training data).")
+@click.option("--opset", type=click.IntRange(min=7), default=None, help="ONNX opset version (default: 21).")
+@click.option("--allow-mismatch", is_flag=True,
+              help="Write the file even when ONNX Runtime disagrees with PyTorch; the command still exits with 1.")
+@_data_options
+def export(
+    model: Path,
+    export_format: str,
+    out: Path,
+    data: Path | None,
+    opset: int | None,
+    allow_mismatch: bool,
+    image_size: Any,
+    color_mode: str,
+) -> None:
+    """Export MODEL, with its scaling and error score, to one ONNX graph checked against PyTorch."""
+    from .. import load
+    from ..data import read_data
+
+    estimator = load(model)
+    rows = None
+    if data is not None:
+        rows = read_data(data, image_size=image_size or _trained_image_size(estimator), color_mode=color_mode).X
+    result = estimator.export_onnx(out, rows, opset=opset, strict=not allow_mismatch)
+
+    # Saving again records the export in config.json and the model card.
+    estimator.save(model)
+    click.echo(f"wrote {out} (opset {result.opset}); {result.describe()}")
+    if not result.passed:
+        raise ExportMismatch(f"{out} was written although its {result.describe()}")
+
+
+class ExportMismatch(AekitError):
+    """The exported graph was written on request although the parity check failed."""
 
 
 @cli.command()

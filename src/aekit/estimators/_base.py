@@ -27,12 +27,14 @@ from ..models import Autoencoder
 from ..models.layers import OUTPUT_ACTIVATIONS, check_choice
 from ..preprocessing import SCALINGS, UNIT_RANGE_SCALINGS, Scaler
 from ..training import EarlyStopping, EpochLogger, ProgressBar, Trainer
-from ..training.callbacks import Callback
+from ..training.callbacks import Callback, ReconstructionTimeline
 
 logger = logging.getLogger(__name__)
 
 # Rows per forward pass at inference; results do not depend on it (evaluation mode).
 INFERENCE_BATCH_SIZE = 4096
+# Training rows kept in the fitted model (and its file) to check exported graphs against.
+REFERENCE_ROWS = 64
 
 
 class BaseAutoEncoder(BaseEstimator):
@@ -85,7 +87,8 @@ class BaseAutoEncoder(BaseEstimator):
         x_train = self._to_model_tensor(scaled[train_rows], model, input_shape, device)
         x_val = self._to_model_tensor(scaled[val_rows], model, input_shape, device) if len(val_rows) else None
 
-        history = self._train(model, training, x_train, x_val, seed)
+        timeline = self._timeline_callback(x_val if x_val is not None else x_train)
+        history = self._train(model, training, x_train, x_val, seed, timeline)
 
         self.model_ = model.eval()
         self.scaler_ = scaler
@@ -100,6 +103,13 @@ class BaseAutoEncoder(BaseEstimator):
         self.seed_ = seed
         self.device_ = device
         self.metrics_ = self._compute_metrics(scaled, train_rows, val_rows)
+        self.timeline_ = self._timeline_record(timeline)
+        self.n_samples_fit_ = n_samples
+        self.data_min_ = flat[train_rows].min(axis=0)
+        self.data_max_ = flat[train_rows].max(axis=0)
+        reference = np.random.default_rng(seed).permutation(train_rows)[:REFERENCE_ROWS]
+        self.reference_rows_ = flat[np.sort(reference)].reshape(-1, *input_shape)
+        self.exports_ = []
         return self
 
     def _training_config(self) -> TrainingConfig:
@@ -167,11 +177,16 @@ class BaseAutoEncoder(BaseEstimator):
         x_train: torch.Tensor,
         x_val: torch.Tensor | None,
         seed: int,
+        timeline: ReconstructionTimeline | None = None,
     ):
         callbacks: list[Callback] = []
         if training.early_stopping:
             monitor = "val_loss" if x_val is not None else "train_loss"
             callbacks.append(EarlyStopping(monitor=monitor, patience=training.patience))
+        # The timeline comes after early stopping, so its last record sees the restored weights.
+        if timeline is not None:
+            callbacks.append(timeline)
+        callbacks.extend(self._user_callbacks())
         if self.verbose >= 1:
             callbacks.append(ProgressBar())
         if self.verbose >= 2:
@@ -196,6 +211,37 @@ class BaseAutoEncoder(BaseEstimator):
             type(model).__name__, history.n_epochs, history.best_epoch, history.train_loss[-1],
         )
         return history
+
+    def _user_callbacks(self) -> list[Callback]:
+        callbacks = list(getattr(self, "callbacks", None) or [])
+        for callback in callbacks:
+            if not isinstance(callback, Callback):
+                raise ConfigError(
+                    f"callbacks must be aekit.training.Callback instances, got {type(callback).__name__}; "
+                    "subclass Callback and override the hooks you need."
+                )
+        return callbacks
+
+    def _timeline_callback(self, x: torch.Tensor) -> ReconstructionTimeline | None:
+        n_inputs = getattr(self, "timeline", 0)
+        if isinstance(n_inputs, bool) or not isinstance(n_inputs, numbers.Integral) or n_inputs < 0:
+            raise ConfigError(f"timeline must be a non-negative integer (inputs to record), got {n_inputs!r}.")
+        return ReconstructionTimeline(x[: int(n_inputs)]) if n_inputs else None
+
+    def _timeline_record(self, timeline: ReconstructionTimeline | None) -> dict[str, Any] | None:
+        """Turn the timeline's records into arrays in the original units and sample shape."""
+        if timeline is None:
+            return None
+        inputs = timeline.x.float().cpu().numpy()
+        recon = np.stack([r.numpy() for r in timeline.reconstructions])  # (n_records, n_inputs, ...)
+        n_records, n_inputs = recon.shape[:2]
+        return {
+            "epochs": np.asarray(timeline.epochs, dtype=np.int64),
+            "inputs": self._to_original_units(inputs),
+            "reconstructions": self._to_original_units(recon.reshape(n_records * n_inputs, -1)).reshape(
+                n_records, n_inputs, *self.input_shape_
+            ),
+        }
 
     def _compute_metrics(self, scaled: np.ndarray, train_rows: np.ndarray, val_rows: np.ndarray) -> dict[str, Any]:
         """Model and PCA reconstruction MSE on the training and validation rows, in scaled units."""
@@ -324,6 +370,25 @@ class BaseAutoEncoder(BaseEstimator):
 
     def _restore_extra(self, config: dict[str, Any]) -> None:
         """Restore fitted attributes that only a subclass has, when loading a model file."""
+
+    def _export_blockers(self) -> list[str]:
+        """Reasons this model cannot be expressed as an ONNX graph; empty when it can."""
+        return []
+
+    def export_onnx(self, path: str, X: Any = None, *, opset: int | None = None, strict: bool = True):
+        """Export the whole model (scaling, encoder, decoder, error score) to one ONNX file.
+
+        The graph runs in ONNX Runtime on ``X`` (by default on reference rows kept from
+        the training data) and every output is compared with PyTorch before the file is
+        kept. Needs ``pip install 'aekit[onnx]'``. See :func:`aekit.export.export_onnx`.
+
+        Returns
+        -------
+        ExportResult
+        """
+        from ..export import ONNX_OPSET, export_onnx
+
+        return export_onnx(self, path, X, opset=opset or ONNX_OPSET, strict=strict)
 
     def save(self, path: str) -> None:
         """Write the fitted estimator to the folder ``path`` (safetensors weights + JSON)."""

@@ -76,6 +76,13 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         "auto" (CUDA, then Apple MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps".
     verbose : int, default=0
         0 is silent, 1 shows a progress bar (in a terminal), 2 also logs each epoch.
+    timeline : int, default=0
+        Number of validation inputs (training inputs without validation rows) whose
+        reconstructions are recorded at epochs 1, 2, 4, 8, ... and at the end, for
+        :func:`aekit.plot.timeline` and the HTML report. 0 records nothing.
+    callbacks : list of aekit.training.Callback or None, default=None
+        Extra callbacks the trainer calls at each epoch and batch, for example
+        :class:`aekit.training.TensorBoardLogger`.
 
     Attributes
     ----------
@@ -97,6 +104,9 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
     hidden_dims_ : tuple of int
     seed_ : int
         The seed actually used, drawn at random when ``random_state`` is None.
+    timeline_ : dict or None
+        With ``timeline`` > 0: ``epochs`` (n_records,), ``inputs`` (timeline, ...)
+        and ``reconstructions`` (n_records, timeline, ...), in the original units.
 
     Examples
     --------
@@ -130,6 +140,8 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         random_state: int | np.random.RandomState | None = None,
         device: str = "auto",
         verbose: int = 0,
+        timeline: int = 0,
+        callbacks: list[Any] | None = None,
     ) -> None:
         self.latent_dim = latent_dim
         self.hidden_dims = hidden_dims
@@ -148,6 +160,8 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.timeline = timeline
+        self.callbacks = callbacks
 
     def _build_model(self, n_features: int, input_shape: tuple[int, ...], output_activation: str) -> DenseAutoencoder:
         latent_dim = resolve_latent_dim(self.latent_dim, n_features)

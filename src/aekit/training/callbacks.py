@@ -127,3 +127,45 @@ class EpochLogger(Callback):
             "epoch %d/%d: train_loss %.6g, val_loss %s, %.2f s",
             epoch, trainer.max_epochs, logs["train_loss"], val, logs["seconds"],
         )
+
+
+class ReconstructionTimeline(Callback):
+    """Record the reconstructions of a few fixed inputs at chosen epochs.
+
+    Epochs 1, 2, 4, 8, ... (powers of two) are recorded, and at the end of training
+    the final weights (the best epoch's, after early stopping restored them). Each
+    record is one forward pass over ``x`` in evaluation mode, which draws no random
+    numbers, so recording leaves a seeded run's results unchanged.
+
+    Attributes
+    ----------
+    epochs : list of int
+        The epoch of each record.
+    reconstructions : list of ndarray
+        Model outputs for ``x``, on the CPU, one array per record.
+    """
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x
+        self.epochs: list[int] = []
+        self.reconstructions: list[torch.Tensor] = []
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float | None]) -> None:
+        if epoch & (epoch - 1) == 0:  # a power of two
+            self._record(trainer, epoch)
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        final_epoch = trainer.history.best_epoch or trainer.history.n_epochs
+        if final_epoch not in self.epochs:
+            self._record(trainer, final_epoch)
+        order = sorted(range(len(self.epochs)), key=self.epochs.__getitem__)
+        self.epochs = [self.epochs[i] for i in order]
+        self.reconstructions = [self.reconstructions[i] for i in order]
+
+    @torch.no_grad()
+    def _record(self, trainer: Trainer, epoch: int) -> None:
+        was_training = trainer.model.training
+        trainer.model.eval()
+        self.reconstructions.append(trainer.model(self.x).x_recon.float().cpu())
+        self.epochs.append(epoch)
+        trainer.model.train(was_training)

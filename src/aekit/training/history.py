@@ -12,12 +12,15 @@ class History:
 
     ``val_loss`` holds ``None`` entries when training ran without validation rows.
     ``best_epoch`` is 1-based and set when early stopping restored the best weights.
+    ``extra`` maps the names of further per-epoch series, such as a penalty term, to
+    their values.
     """
 
     train_loss: list[float] = dataclasses.field(default_factory=list)
     val_loss: list[float | None] = dataclasses.field(default_factory=list)
     learning_rate: list[float] = dataclasses.field(default_factory=list)
     epoch_seconds: list[float] = dataclasses.field(default_factory=list)
+    extra: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     best_epoch: int | None = None
     stopped_early: bool = False
 

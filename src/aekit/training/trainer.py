@@ -80,6 +80,8 @@ class Trainer:
     def fit(self, x_train: torch.Tensor, x_val: torch.Tensor | None = None) -> History:
         """Train on ``x_train`` (already on the model's device) and return the history."""
         bounds = batch_bounds(len(x_train), self.batch_size)
+        # Callbacks may read the data, e.g. to log reconstructions of a few validation rows.
+        self.x_train, self.x_val = x_train, x_val
         self.stop_training = False
         self._call("on_fit_start")
 
