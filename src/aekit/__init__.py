@@ -1,13 +1,14 @@
 """aekit: autoencoders on PyTorch, as scikit-learn estimators, torch modules and a CLI."""
 
 from ._version import __version__
-from .estimators import AutoEncoder
+from .estimators import AnomalyDetector, AutoEncoder
 from .exceptions import AekitError, AekitWarning, ConfigError, DataError, ModelFileError, NotFittedError
 from .serialization import load
 
 __all__ = [
     "AekitError",
     "AekitWarning",
+    "AnomalyDetector",
     "AutoEncoder",
     "ConfigError",
     "DataError",
