@@ -5,32 +5,9 @@ import pandas as pd
 import pytest
 
 import aekit
-from aekit.cli.main import main
+from test_cli import run, table_csv  # noqa: F401  (shared fixtures)
 
 SMALL = ("--latent-dim", 2, "--hidden-dims", "16", "--epochs", 20, "--batch-size", 32, "--seed", 0)
-
-
-@pytest.fixture
-def run(capsys):
-    """Run the CLI in-process; return (exit status, stdout, stderr)."""
-
-    def invoke(*args):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as done:
-            code = done.code
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
-
-
-@pytest.fixture
-def table_csv(tmp_path, table):
-    path = tmp_path / "table.csv"
-    pd.DataFrame(table, columns=[f"f{i}" for i in range(6)]).to_csv(path, index=False)
-    return path
 
 
 @pytest.fixture

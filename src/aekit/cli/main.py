@@ -104,16 +104,17 @@ def _detector_options(function: Any) -> Any:
 
 
 def _check_detector_options(ctx: click.Context, use_detector: bool) -> None:
-    given = [name for name in DETECTOR_OPTIONS if _given(ctx, name)]
-    if given and not use_detector:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        verb = "applies" if len(given) == 1 else "apply"
+    explicit = [name for name in DETECTOR_OPTIONS if _given(ctx, name)]
+    if explicit and not use_detector:
+        flags = ", ".join("--" + name.replace("_", "-") for name in explicit)
+        verb = "applies" if len(explicit) == 1 else "apply"
         raise click.UsageError(f"{flags} {verb} only to an anomaly detector; add --detector.")
     if _given(ctx, "fpr") and _given(ctx, "threshold"):
         raise click.UsageError("--fpr and --threshold set competing thresholds; give only one.")
 
 
 def _given(ctx: click.Context, name: str) -> bool:
+    """True when the option was set on the command line rather than left at its default."""
     return ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)
 
 
@@ -211,9 +212,9 @@ def _build_detector(ctx: click.Context, dataset: Any, params: dict[str, Any], de
     from .. import AnomalyDetector, AutoEncoder
     from ..estimators.anomaly import detector_defaults
 
-    given = {name: value for name, value in params.items() if _given(ctx, name)}
-    estimator_params = detector_defaults(dataset.n_samples, given.get("batch_size"))
-    estimator_params.update(given)
+    explicit = {name: value for name, value in params.items() if _given(ctx, name)}
+    estimator_params = detector_defaults(dataset.n_samples, explicit.get("batch_size"))
+    estimator_params.update(explicit)
     seed = params["random_state"]
     estimator = AutoEncoder(random_state=seed, verbose=ctx.obj["verbose"], **{
         k: v for k, v in estimator_params.items() if k != "random_state"
