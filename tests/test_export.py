@@ -178,3 +178,27 @@ def test_cli_export_unknown_format_is_one_line(capsys, tmp_path):
     assert code == 2
     assert len(err.strip().splitlines()) == 1
     assert "'tflite' is not 'onnx'" in err
+
+
+def test_detector_export_gives_identical_labels(table_model, tmp_path):
+    _, frame = table_model
+    detector = aekit.AnomalyDetector(AutoEncoder(**small_params(max_epochs=10)), contamination=0.1, random_state=0)
+    detector.fit(frame.iloc[:200])
+    result = detector.export_onnx(tmp_path / "det.onnx")
+    assert result.passed
+    assert result.label_mismatches == 0
+
+    held_out = frame.iloc[200:]
+    outputs = run_onnx(tmp_path / "det.onnx", held_out.to_numpy())
+    np.testing.assert_allclose(outputs["reconstruction_error"], detector.reconstruction_error(held_out), rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(outputs["is_anomaly"], detector.predict(held_out) == -1)
+
+
+def test_detector_model_card_explains_threshold(table_model, tmp_path):
+    _, frame = table_model
+    detector = aekit.AnomalyDetector(AutoEncoder(**small_params()), fpr=0.1, random_state=0).fit(frame.iloc[:200])
+    detector.save(tmp_path / "det")
+    card = (tmp_path / "det" / "README.md").read_text()
+    assert card.startswith("# det: aekit AnomalyDetector (dense autoencoder)")
+    assert f"- value: {detector.threshold_:.5g}" in card
+    assert "target false-positive rate fpr=0.1, from conformal p-values on 40 held-out calibration rows" in card

@@ -317,3 +317,15 @@ def test_cli_tensorboard_option_writes_events(capsys, tmp_path):
     code, _, _ = run_cli(capsys, "train", "--epochs", 2, "--no-report", "--tensorboard", tmp_path / "tb", "--out", tmp_path / "m")
     assert code == 0
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+
+
+def test_detector_report_marks_its_threshold(digits, tmp_path):
+    images, _ = digits
+    table = images.reshape(300, -1)
+    detector = aekit.AnomalyDetector(AutoEncoder(**small_params(max_epochs=3)), contamination=0.05, random_state=0)
+    detector.fit(table)
+    html = write_report(detector, tmp_path / "r", table).read_text()
+    assert "aekit report: AnomalyDetector (dense)" in html
+    assert "(contamination)" in html
+    figure = plot.error_histogram(detector, table)
+    assert figure.axes[0].lines[0].get_xdata()[0] == detector.threshold_

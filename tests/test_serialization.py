@@ -117,3 +117,28 @@ def test_weights_saved_from_cpu(fitted, tmp_path):
     assert all(t.device == torch.device("cpu") for t in tensors.values())
     weights = {name for name in tensors if not name.startswith("extra/")}
     assert weights == set(fitted.model_.state_dict())
+
+
+def test_detector_round_trip_keeps_threshold(table, tmp_path):
+    detector = aekit.AnomalyDetector(AutoEncoder(**small_params()), fpr=0.1, random_state=0).fit(table)
+    detector.save(tmp_path / "det")
+    config = json.loads((tmp_path / "det" / "config.json").read_text())
+    assert config["estimator"] == "AutoEncoder"
+    assert config["wrapper"]["estimator"] == "AnomalyDetector"
+    assert config["wrapper"]["params"]["fpr"] == 0.1
+    assert len(config["wrapper"]["state"]["calibration_errors"]) == 40
+
+    loaded = aekit.load(tmp_path / "det")
+    assert loaded.threshold_ == detector.threshold_
+    np.testing.assert_array_equal(loaded.predict(table), detector.predict(table))
+    np.testing.assert_array_equal(loaded.p_values(table), detector.p_values(table))
+
+
+def test_unknown_wrapper_is_rejected(table, tmp_path):
+    aekit.AnomalyDetector(AutoEncoder(**small_params()), random_state=0).fit(table).save(tmp_path / "det")
+    config_path = tmp_path / "det" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["wrapper"]["estimator"] = "Ensemble"
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match="names the wrapper estimator 'Ensemble'"):
+        aekit.load(tmp_path / "det")

@@ -1,7 +1,7 @@
 """aekit: autoencoders on PyTorch, as scikit-learn estimators, torch modules and a CLI."""
 
 from ._version import __version__
-from .estimators import AutoEncoder
+from .estimators import AnomalyDetector, AutoEncoder
 from .exceptions import AekitError, AekitWarning, ConfigError, DataError, ExportError, ModelFileError, NotFittedError
 from .serialization import load
 
@@ -14,9 +14,11 @@ def __getattr__(name: str):
         return importlib.import_module(".plot", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "AekitError",
     "AekitWarning",
+    "AnomalyDetector",
     "AutoEncoder",
     "ConfigError",
     "DataError",

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .exceptions import DataError, ExportError
-from .losses import reconstruction_error
+from .losses import elementwise_error
 
 logger = logging.getLogger(__name__)
 
@@ -76,11 +76,17 @@ class ExportGraph(nn.Module):
 
     def __init__(self, estimator: Any) -> None:
         super().__init__()
-        self.model = copy.deepcopy(estimator.model_).cpu().eval()
-        self.input_shape = tuple(estimator.input_shape_)
-        self.loss = estimator.loss
-        self.register_buffer("offset", torch.from_numpy(estimator.scaler_.offset_.copy()))
-        self.register_buffer("scale", torch.from_numpy(estimator.scaler_.scale_.copy()))
+        owner = model_owner(estimator)
+        self.model = copy.deepcopy(owner.model_).cpu().eval()
+        self.input_shape = tuple(owner.input_shape_)
+        self.loss = owner.loss
+        self.register_buffer("offset", torch.from_numpy(owner.scaler_.offset_.copy()))
+        self.register_buffer("scale", torch.from_numpy(owner.scaler_.scale_.copy()))
+        # A detector may divide each feature's error by a per-feature scale before averaging.
+        scales = getattr(estimator, "feature_error_scales_", None)
+        self.register_buffer(
+            "error_scales", torch.ones(len(owner.scaler_.scale_)) if scales is None else torch.tensor(scales, dtype=torch.float32)
+        )
         threshold = getattr(estimator, "threshold_", None)
         self.has_threshold = threshold is not None
         self.register_buffer("threshold", torch.tensor(float(threshold if threshold is not None else 0.0)))
@@ -92,7 +98,7 @@ class ExportGraph(nn.Module):
 
         z = self.model.encode(model_input)  # (batch, latent_dim)
         recon_scaled = self.model.decode(z).reshape(n, -1)
-        error = reconstruction_error(recon_scaled, scaled, self.loss)  # (batch,)
+        error = (elementwise_error(recon_scaled, scaled, self.loss) / self.error_scales).mean(dim=1)  # (batch,)
         recon = (recon_scaled * self.scale + self.offset).reshape(n, *self.input_shape)
 
         outputs = (z, recon, error)
@@ -162,11 +168,17 @@ def export_onnx(
     return result
 
 
+def model_owner(estimator: Any) -> Any:
+    """Return the estimator that holds the network: the inner one of a detector."""
+    return getattr(estimator, "estimator_", estimator)
+
+
 def _check_exportable(estimator: Any) -> None:
     from sklearn.utils.validation import check_is_fitted
 
-    check_is_fitted(estimator, "model_")
-    blockers = list(estimator._export_blockers()) if hasattr(estimator, "_export_blockers") else []
+    check_is_fitted(model_owner(estimator), "model_")
+    owner = model_owner(estimator)
+    blockers = list(owner._export_blockers()) if hasattr(owner, "_export_blockers") else []
     if blockers:
         raise ExportError(f"this model cannot be exported to ONNX: {'; '.join(blockers)}.")
 
@@ -186,6 +198,7 @@ def _import_onnx() -> tuple[Any, Any]:
 
 def _parity_rows(estimator: Any, X: Any) -> np.ndarray:
     """Rows for the parity check, in the original units and the model's sample shape."""
+    estimator = model_owner(estimator)
     if X is None:
         X = getattr(estimator, "reference_rows_", None)
         if X is None or len(X) == 0:

@@ -49,8 +49,9 @@ def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
 
     # Weights are saved from the CPU, so a model trained on a GPU loads anywhere.
-    state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in estimator.model_.state_dict().items()}
-    for name, array in _extra_arrays(estimator).items():
+    owner = _model_owner(estimator)
+    state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in owner.model_.state_dict().items()}
+    for name, array in _extra_arrays(owner).items():
         state[EXTRA_PREFIX + name] = torch.from_numpy(np.ascontiguousarray(array))
     weights_tmp = _temporary_path(folder, WEIGHTS_FILE)
     config_tmp = _temporary_path(folder, CONFIG_FILE)
@@ -69,7 +70,22 @@ def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> Path:
 
 
 def estimator_config(estimator: Any, *, weights_sha256: str | None = None) -> dict[str, Any]:
-    """Return the JSON document that describes a fitted estimator."""
+    """Return the JSON document that describes a fitted estimator.
+
+    A wrapper estimator, such as ``AnomalyDetector``, is described by its fitted
+    inner estimator's document plus a ``"wrapper"`` entry with its own class name,
+    parameters and fitted state.
+    """
+    if _is_wrapper(estimator):
+        config = estimator_config(estimator.estimator_, weights_sha256=weights_sha256)
+        params = {k: v for k, v in estimator.get_params(deep=False).items() if k != "estimator"}
+        config["wrapper"] = {
+            "estimator": type(estimator).__name__,
+            "params": _json_params(params),
+            "state": estimator._wrapper_state(),
+        }
+        return config
+
     feature_names = getattr(estimator, "feature_names_in_", None)
     return {
         "format": FORMAT_NAME,
@@ -128,7 +144,27 @@ def load(path: str | os.PathLike[str]) -> Any:
         if isinstance(err, ModelFileError):
             raise
         raise ModelFileError(f"model folder '{folder}' has an invalid config or weights: {err}") from err
+    if "wrapper" in config:
+        return _load_wrapper(folder, config["wrapper"], estimator)
     return estimator
+
+
+def _load_wrapper(folder: Path, wrapper: dict[str, Any], inner: Any) -> Any:
+    """Rebuild a wrapper estimator (see ``estimator_config``) around the loaded ``inner``."""
+    from .estimators import ESTIMATORS
+
+    try:
+        wrapper_class = ESTIMATORS.get(wrapper["estimator"])
+        if wrapper_class is None or not hasattr(wrapper_class, "_from_wrapper_state"):
+            raise ModelFileError(
+                f"'{folder / CONFIG_FILE}' names the wrapper estimator {wrapper['estimator']!r}, which "
+                f"this aekit does not know; known: {sorted(ESTIMATORS)}."
+            )
+        return wrapper_class._from_wrapper_state(wrapper["params"], wrapper["state"], inner)
+    except (KeyError, TypeError, ValueError) as err:
+        if isinstance(err, ModelFileError):
+            raise
+        raise ModelFileError(f"model folder '{folder}' has an invalid wrapper config: {err}") from err
 
 
 def _read_config(folder: Path) -> dict[str, Any]:
@@ -247,6 +283,17 @@ def _timeline_from_arrays(extra: dict[str, torch.Tensor]) -> dict[str, np.ndarra
     if not all(f"timeline/{key}" in extra for key in keys):
         return None
     return {key: extra[f"timeline/{key}"].numpy() for key in keys}
+
+
+def _is_wrapper(estimator: Any) -> bool:
+    """True for an estimator that holds a fitted aekit estimator in ``estimator_`` and
+    saves its own state through ``_wrapper_state``."""
+    return hasattr(estimator, "_wrapper_state")
+
+
+def _model_owner(estimator: Any) -> Any:
+    """The estimator whose ``model_`` holds the weights: the inner one for a wrapper."""
+    return estimator.estimator_ if _is_wrapper(estimator) else estimator
 
 
 def _json_params(params: dict[str, Any]) -> dict[str, Any]:

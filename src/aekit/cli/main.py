@@ -1,4 +1,4 @@
-"""The ``aekit`` command: train, encode, reconstruct, score and describe autoencoders.
+"""The ``aekit`` command: train, encode, reconstruct, score, detect and describe autoencoders.
 
 User mistakes end with one line on stderr (``aekit: error: ...``) and exit status 1
 (2 for invalid command-line usage); only bugs show a traceback.
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 import pandas as pd
 
 from .._version import __version__
@@ -77,6 +78,48 @@ def _data_options(function: Any) -> Any:
     return function
 
 
+# Options of 'aekit train' that configure the detector rather than the autoencoder.
+DETECTOR_OPTIONS = ("contamination", "fpr", "threshold", "calibration_fraction", "feature_weighting")
+
+
+def _detector_options(function: Any) -> Any:
+    """Options of 'aekit train --detector': the threshold rule and the score."""
+    options = [
+        click.option("--feature-weighting", type=click.Choice(["auto", "median", "none"]), default="auto",
+                     show_default=True,
+                     help="How per-feature errors add up to a score: median divides each by its median "
+                          "over the training rows (auto: median for tables, none for images)."),
+        click.option("--calibration-fraction", type=click.FloatRange(0, 1, max_open=True), default=None,
+                     help="Share of rows held out for p-values (default: 0.2 with --fpr, else none)."),
+        click.option("--threshold", type=float, default=None,
+                     help="Flag rows whose reconstruction error is above this value."),
+        click.option("--fpr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+                     help="Target share of normal rows flagged, from conformal p-values on held-out rows."),
+        click.option("--contamination", type=click.FloatRange(0, 0.5), default=0.1, show_default=True,
+                     help="Share of training rows flagged as outliers (used without --fpr or --threshold)."),
+        click.option("--detector", is_flag=True,
+                     help="Train an anomaly detector (see 'aekit detect') instead of a plain autoencoder."),
+    ]
+    for option in options:
+        function = option(function)
+    return function
+
+
+def _check_detector_options(ctx: click.Context, use_detector: bool) -> None:
+    explicit = [name for name in DETECTOR_OPTIONS if _given(ctx, name)]
+    if explicit and not use_detector:
+        flags = ", ".join("--" + name.replace("_", "-") for name in explicit)
+        verb = "applies" if len(explicit) == 1 else "apply"
+        raise click.UsageError(f"{flags} {verb} only to an anomaly detector; add --detector.")
+    if _given(ctx, "fpr") and _given(ctx, "threshold"):
+        raise click.UsageError("--fpr and --threshold set competing thresholds; give only one.")
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """True when the option was set on the command line rather than left at its default."""
+    return ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)
+
+
 # --- the command group --------------------------------------------------------------
 
 
@@ -128,6 +171,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
               help="Write an HTML report with plots to OUT/report.")
 @click.option("--tensorboard", "tensorboard_dir", type=click.Path(path_type=Path),
               help="Also write TensorBoard logs (losses, learning rate, reconstructions) to this folder.")
+@_detector_options
 @_data_options
 @click.pass_context
 def train(
@@ -143,11 +187,17 @@ def train(
     """Train an autoencoder on DATA and save it to --out.
 
     DATA is a CSV, Parquet, .npy, .npz or IDX file, or a folder of images or Parquet
-    files. Without DATA, aekit trains on the embedded 8 x 8 digits.
+    files. Without DATA, aekit trains on the embedded 8 x 8 digits. With --detector,
+    the model is an anomaly detector for 'aekit detect'; options not given then take
+    the detector's defaults instead of those shown here.
     """
     from .. import AutoEncoder
     from ..data import read_data
     from ..reports import format_layer_table
+
+    detector_params = {name: params.pop(name) for name in DETECTOR_OPTIONS}
+    use_detector = params.pop("detector")
+    _check_detector_options(ctx, use_detector)
 
     dataset = read_data(data, image_size=image_size, color_mode=color_mode)
     click.echo(f"data: {dataset.source}: {dataset.describe()}")
@@ -158,24 +208,94 @@ def train(
 
         callbacks.append(TensorBoardLogger(tensorboard_dir, image_shape=dataset.X.shape[1:] if dataset.is_image else None))
     # The report's timeline shows a few inputs reconstructed as training goes on.
-    timeline = REPORT_TIMELINE_INPUTS if report else 0
-    estimator = AutoEncoder(verbose=ctx.obj["verbose"], timeline=timeline, callbacks=callbacks or None, **params)
+    recording = {"timeline": REPORT_TIMELINE_INPUTS if report else 0, "callbacks": callbacks or None}
+    if use_detector:
+        estimator = _build_detector(ctx, dataset, params, detector_params, recording)
+    else:
+        estimator = AutoEncoder(verbose=ctx.obj["verbose"], **recording, **params)
     started = time.perf_counter()
     estimator.fit(dataset.X)
     seconds = time.perf_counter() - started
 
     estimator.save(out)
-    metrics = _train_metrics(estimator, dataset, seconds)
+    autoencoder = getattr(estimator, "estimator_", estimator)
+    metrics = _train_metrics(autoencoder, dataset, seconds)
+    if use_detector:
+        metrics["detector"] = _detector_metrics(estimator)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
-    logger.info("network:\n%s", format_layer_table(estimator.model_, estimator.n_features_in_))
-    _echo_train_summary(estimator, metrics, out)
+    logger.info("network:\n%s", format_layer_table(autoencoder.model_, autoencoder.n_features_in_))
+    _echo_train_summary(autoencoder, metrics, out)
     if report:
         from ..reports import write_report
 
         path = write_report(estimator, out / "report", dataset.X, labels=dataset.labels,
                             data_description=f"{dataset.source}: {dataset.describe()}")
         click.echo(f"report written to {path}")
+
+
+def _build_detector(
+    ctx: click.Context,
+    dataset: Any,
+    params: dict[str, Any],
+    detector_params: dict[str, Any],
+    recording: dict[str, Any],
+) -> Any:
+    """Build an AnomalyDetector whose autoencoder has the detector defaults, overridden by
+    the autoencoder options given on the command line."""
+    from .. import AnomalyDetector, AutoEncoder
+    from ..estimators.anomaly import detector_defaults
+
+    explicit = {name: value for name, value in params.items() if _given(ctx, name)}
+    estimator_params = detector_defaults(dataset.n_samples, explicit.get("batch_size"))
+    estimator_params.update(explicit)
+    seed = params["random_state"]
+    estimator = AutoEncoder(random_state=seed, verbose=ctx.obj["verbose"], **recording, **{
+        k: v for k, v in estimator_params.items() if k != "random_state"
+    })
+    calibration = detector_params.pop("calibration_fraction")
+    return AnomalyDetector(
+        estimator,
+        calibration_fraction="auto" if calibration is None else calibration,
+        random_state=seed,
+        **detector_params,
+    )
+
+
+def _detector_metrics(detector: Any) -> dict[str, Any]:
+    errors = detector.training_errors_
+    return {
+        "threshold": detector.threshold_ if np.isfinite(detector.threshold_) else None,
+        "threshold_method": detector.threshold_method_,
+        "n_flagged": int(np.sum(errors > detector.threshold_)),
+        "n_calibration": 0 if detector.calibration_errors_ is None else len(detector.calibration_errors_),
+    }
+
+
+def _detection_table(detector: Any, X: Any, top_features: int) -> pd.DataFrame:
+    """Score, label, p-value (when available) and top features of each row, one line per row."""
+    from ..scoring import conformal_p_values
+
+    scores = detector.reconstruction_error(X)
+    frame = pd.DataFrame({"score": scores, "label": (scores > detector.threshold_).astype(int)})
+    if detector.calibration_errors_ is not None:
+        frame["p_value"] = conformal_p_values(scores, detector.calibration_errors_)
+    if top_features:
+        explained = detector.explain(X, top_k=top_features)
+        k = int(explained["rank"].max())
+        columns = ("feature", "error_share", "actual", "expected")
+        values = {column: explained[column].to_numpy().reshape(len(frame), k) for column in columns}
+        for rank in range(k):
+            for column in columns:
+                frame[f"{column}_{rank + 1}"] = values[column][:, rank]
+    return frame
+
+
+def _check_table_output(out: Path) -> None:
+    from ..data.writers import check_output_path
+
+    if check_output_path(out).suffix.lower() == ".npy":
+        raise click.UsageError(f"output file '{out}' is .npy, which cannot hold feature names; use .csv or .parquet.")
 
 
 def _train_metrics(estimator: Any, dataset: Any, seconds: float) -> dict[str, Any]:
@@ -225,6 +345,7 @@ def _echo_train_summary(estimator: Any, metrics: dict[str, Any], out: Path) -> N
 def encode(model: Path, data: Path, out: Path, image_size: Any, color_mode: str) -> None:
     """Write the latent code of each row of DATA, as columns z0, z1, ..."""
     estimator, dataset = _load_model_and_data(model, data, out, image_size, color_mode)
+    estimator = _autoencoder(estimator)
     codes = estimator.transform(dataset.X)
     _write(pd.DataFrame(codes, columns=list(estimator.get_feature_names_out())), out, "latent codes")
 
@@ -238,6 +359,7 @@ def encode(model: Path, data: Path, out: Path, image_size: Any, color_mode: str)
 def reconstruct(model: Path, data: Path, out: Path, image_size: Any, color_mode: str) -> None:
     """Write each row of DATA encoded and decoded, in the original units."""
     estimator, dataset = _load_model_and_data(model, data, out, image_size, color_mode)
+    estimator = _autoencoder(estimator)
     recon = estimator.reconstruct(dataset.X).reshape(dataset.n_samples, -1)
     _write(pd.DataFrame(recon, columns=_feature_names(estimator, dataset)), out, "reconstructions")
 
@@ -270,7 +392,7 @@ def report(model: Path, data: Path | None, out: Path, image_size: Any, color_mod
     estimator = load(model)
     dataset = None
     if data is not None:
-        dataset = read_data(data, image_size=image_size or _trained_image_size(estimator), color_mode=color_mode)
+        dataset = read_data(data, image_size=image_size or _trained_image_size(_autoencoder(estimator)), color_mode=color_mode)
     path = write_report(
         estimator,
         out,
@@ -309,7 +431,7 @@ def export(
     estimator = load(model)
     rows = None
     if data is not None:
-        rows = read_data(data, image_size=image_size or _trained_image_size(estimator), color_mode=color_mode).X
+        rows = read_data(data, image_size=image_size or _trained_image_size(_autoencoder(estimator)), color_mode=color_mode).X
     result = estimator.export_onnx(out, rows, opset=opset, strict=not allow_mismatch)
 
     # Saving again records the export in config.json and the model card.
@@ -325,13 +447,49 @@ class ExportMismatch(AekitError):
 
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Output file: .csv or .parquet.")
+@click.option("--top-features", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Features listed per row, largest share of its error first; 0 lists none.")
+@_data_options
+def detect(model: Path, data: Path, out: Path, top_features: int, image_size: Any, color_mode: str) -> None:
+    """Score each row of DATA with a detector from 'aekit train --detector' and flag outliers.
+
+    Writes per row: score (reconstruction error, higher = more anomalous), label (1
+    outlier, 0 inlier), p_value when the detector holds calibration rows, and for
+    each of the top features its name, error share, actual and expected value.
+    """
+    from ..data import read_data
+    from ..estimators import AnomalyDetector
+
+    _check_table_output(out)
+    from .. import load
+
+    detector = load(model)
+    if not isinstance(detector, AnomalyDetector):
+        raise click.UsageError(
+            f"model '{model}' is a plain {type(detector).__name__}, not an anomaly detector; "
+            "train one with 'aekit train --detector'."
+        )
+    dataset = read_data(data, image_size=image_size or _trained_image_size(_autoencoder(detector)), color_mode=color_mode)
+    frame = _detection_table(detector, dataset.X, top_features)
+    _write(frame, out, "scores and labels")
+    click.echo(
+        f"flagged {int(frame['label'].sum())} of {len(frame)} rows as outliers "
+        f"(reconstruction error above {detector.threshold_:.6g}, set by {detector.threshold_method_})"
+    )
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
 def info(model: Path) -> None:
     """Describe a trained model: layers, neurons, weights, biases and compression ratio."""
     from .. import load
     from ..reports import format_layer_table
 
-    estimator = load(model)
-    click.echo(f"model: {model} ({type(estimator).__name__}, {estimator.model_.name} autoencoder)")
+    loaded = load(model)
+    estimator = _autoencoder(loaded)
+    click.echo(f"model: {model} ({type(loaded).__name__}, {estimator.model_.name} autoencoder)")
     click.echo(f"input: {estimator.n_features_in_} features, sample shape {estimator.input_shape_}")
     click.echo(f"preprocessing: {estimator.scaler_.kind} scaling")
     click.echo("")
@@ -343,6 +501,8 @@ def info(model: Path) -> None:
             f"validation MSE {metrics['val_mse']:.5g} vs PCA-{metrics['pca_components']} "
             f"{metrics['pca_val_mse']:.5g} (scaled units)"
         )
+    if loaded is not estimator:
+        click.echo(f"anomaly threshold: reconstruction error {loaded.threshold_:.6g}, set by {loaded.threshold_method_}")
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -355,8 +515,13 @@ def _load_model_and_data(model: Path, data: Path, out: Path, image_size: Any, co
 
     check_output_path(out)
     estimator = load(model)
-    dataset = read_data(data, image_size=image_size or _trained_image_size(estimator), color_mode=color_mode)
+    dataset = read_data(data, image_size=image_size or _trained_image_size(_autoencoder(estimator)), color_mode=color_mode)
     return estimator, dataset
+
+
+def _autoencoder(estimator: Any) -> Any:
+    """The autoencoder estimator itself, also when a detector file holds it."""
+    return getattr(estimator, "estimator_", estimator)
 
 
 def _trained_image_size(estimator: Any) -> tuple[int, int] | None:

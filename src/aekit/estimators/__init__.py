@@ -1,9 +1,10 @@
 """scikit-learn estimators built on aekit's models."""
 
 from ._base import BaseAutoEncoder
+from .anomaly import AnomalyDetector
 from .autoencoder import AutoEncoder
 
 # Estimator class name -> class; model files store the name.
-ESTIMATORS: dict[str, type[BaseAutoEncoder]] = {"AutoEncoder": AutoEncoder}
+ESTIMATORS: dict[str, type] = {"AutoEncoder": AutoEncoder, "AnomalyDetector": AnomalyDetector}
 
-__all__ = ["ESTIMATORS", "AutoEncoder", "BaseAutoEncoder"]
+__all__ = ["ESTIMATORS", "AnomalyDetector", "AutoEncoder", "BaseAutoEncoder"]

@@ -62,16 +62,19 @@ def write_report(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    X, labels = _sample_rows(X, labels, estimator)
+    # A detector keeps its network in an inner estimator; its own scores and threshold
+    # go into the error histogram.
+    model = getattr(estimator, "estimator_", estimator)
+    X, labels = _sample_rows(X, labels, model)
 
-    sections = [_summary_section(estimator, X, data_description)]
-    sections.append(Section("Learning curves", "loss_curves", plot.loss_curves(estimator), _loss_note(estimator)))
+    sections = [_summary_section(estimator, model, X, data_description)]
+    sections.append(Section("Learning curves", "loss_curves", plot.loss_curves(model), _loss_note(model)))
     if X is not None:
-        sections.extend(_data_sections(estimator, X, labels))
-    sections.append(Section("The network", "network", plot.network(estimator), _network_note(estimator)))
-    sections.append(Section("Weights per layer", "weight_histograms", plot.weight_histograms(estimator)))
-    if getattr(estimator, "timeline_", None):
-        sections.append(Section("Training timeline", "timeline", plot.timeline(estimator), _TIMELINE_NOTE))
+        sections.extend(_data_sections(estimator, model, X, labels))
+    sections.append(Section("The network", "network", plot.network(model), _network_note(model)))
+    sections.append(Section("Weights per layer", "weight_histograms", plot.weight_histograms(model)))
+    if getattr(model, "timeline_", None):
+        sections.append(Section("Training timeline", "timeline", plot.timeline(model), _TIMELINE_NOTE))
 
     images = {}
     for section in sections:
@@ -96,33 +99,33 @@ def _sample_rows(X: Any, labels: Any, estimator: Any) -> tuple[Any, Any]:
     return X, None if labels is None else np.asarray(labels)[rows]
 
 
-def _data_sections(estimator: Any, X: Any, labels: Any) -> list[Section]:
+def _data_sections(estimator: Any, model: Any, X: Any, labels: Any) -> list[Section]:
     sections = []
-    if plot.is_image_model(estimator):
-        sections.append(Section("Originals and reconstructions", "reconstructions", plot.reconstructions(estimator, X)))
+    if plot.is_image_model(model):
+        sections.append(Section("Originals and reconstructions", "reconstructions", plot.reconstructions(model, X)))
     else:
         sections.append(
-            Section("Reconstruction error per feature", "feature_errors", plot.feature_errors(estimator, X),
-                    _worst_rows_table(estimator, X))
+            Section("Reconstruction error per feature", "feature_errors", plot.feature_errors(model, X),
+                    _worst_rows_table(model, X))
         )
-    codes_note = ("<p>The code is drawn as it is.</p>" if estimator.latent_dim_ <= 2 else
-                  f"<p>The {estimator.latent_dim_}-unit codes are projected on their first two principal "
+    codes_note = ("<p>The code is drawn as it is.</p>" if model.latent_dim_ <= 2 else
+                  f"<p>The {model.latent_dim_}-unit codes are projected on their first two principal "
                   "components.</p>")
-    sections.append(Section("Latent space", "latent_space", plot.latent_space(estimator, X, labels), codes_note))
+    sections.append(Section("Latent space", "latent_space", plot.latent_space(model, X, labels), codes_note))
     sections.append(Section("Reconstruction error", "error_histogram", plot.error_histogram(estimator, X)))
     return sections
 
 
-def _summary_section(estimator: Any, X: Any, data_description: str | None) -> Section:
-    metrics = estimator.metrics_
-    history = estimator.history_
+def _summary_section(estimator: Any, model: Any, X: Any, data_description: str | None) -> Section:
+    metrics = model.metrics_
+    history = model.history_
     rows = [
         ("data", data_description or "not given"),
         ("rows shown in this report", "none" if X is None else f"{len(X):,}"),
-        ("sample shape", str(estimator.input_shape_)),
-        ("features", f"{estimator.n_features_in_:,}"),
-        ("latent code", f"{estimator.latent_dim_} units"),
-        ("preprocessing", f"{estimator.scaler_.kind} scaling"),
+        ("sample shape", str(model.input_shape_)),
+        ("features", f"{model.n_features_in_:,}"),
+        ("latent code", f"{model.latent_dim_} units"),
+        ("preprocessing", f"{model.scaler_.kind} scaling"),
         ("training rows / validation rows", f"{metrics.get('n_train', '?'):,} / {metrics.get('n_val', '?'):,}"),
         ("epochs trained", f"{history.n_epochs} (best {history.best_epoch})"),
         ("training time", f"{sum(history.epoch_seconds):.1f} s"),
@@ -133,9 +136,10 @@ def _summary_section(estimator: Any, X: Any, data_description: str | None) -> Se
         rows.append(("validation error / PCA's", f"{metrics['val_mse'] / metrics['pca_val_mse']:.3f}"))
     threshold = getattr(estimator, "threshold_", None)
     if threshold is not None:
-        rows.append(("anomaly threshold", _format_value(threshold)))
+        method = getattr(estimator, "threshold_method_", "")
+        rows.append(("anomaly threshold", f"{_format_value(threshold)} ({method})".replace(" ()", "")))
 
-    settings = estimator.get_params(deep=False)
+    settings = model.get_params(deep=False)
     settings.pop("callbacks", None)
     body = (
         '<div class="columns"><div><h3>Run</h3>' + _table(["item", "value"], rows) + "</div>"
@@ -189,7 +193,8 @@ def _render(estimator: Any, sections: list[Section], images: dict[str, str]) -> 
             parts.append(f'<img alt="{alt}" src="data:image/png;base64,{images[section.figure_name]}">')
         parts.append(section.body)
         parts.append("</section>")
-    title = f"aekit report: {type(estimator).__name__} ({estimator.model_.name})"
+    model = getattr(estimator, "estimator_", estimator)
+    title = f"aekit report: {type(estimator).__name__} ({model.model_.name})"
     return _PAGE.format(title=html.escape(title), version=__version__, body="\n".join(parts))
 
 

@@ -1,0 +1,575 @@
+"""``AnomalyDetector``: flag rows that an autoencoder cannot reconstruct, and say why."""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from .._seed import resolve_seed
+from ..data.validation import to_float_array
+from ..exceptions import ConfigError, DataError
+from ..models.layers import check_choice
+from ..scoring import (
+    check_contamination,
+    check_fpr,
+    check_threshold,
+    conformal_p_values,
+    conformal_threshold,
+    contamination_threshold,
+    resolve_threshold_rule,
+)
+from ._base import BaseAutoEncoder
+from .autoencoder import AutoEncoder
+
+logger = logging.getLogger(__name__)
+
+# Share of the training rows held out for calibration when fpr is set and
+# calibration_fraction is "auto".
+DEFAULT_CALIBRATION_FRACTION = 0.2
+
+# Training budget of the default network, in optimizer steps: enough for a dense
+# autoencoder on a table to settle, few enough that it has no time to learn to
+# reconstruct the rare rows it should flag. Epochs are capped for tiny tables.
+# NOTE: the step budget, dropout and median weighting were picked by their mean ROC AUC
+# over the twelve ADBench tables of benchmarks/anomaly.py (one seed per screen), so
+# those tables are not an independent test of them.
+DEFAULT_TRAINING_STEPS = 1500
+DEFAULT_BATCH_SIZE = 64
+MAX_EPOCHS = 200
+# Dropout makes the network rebuild each feature from the others, which keeps it
+# from copying rows through, the way a denoising autoencoder does.
+DEFAULT_DROPOUT = 0.2
+
+FEATURE_WEIGHTINGS: tuple[str, ...] = ("auto", "median", "none")
+# A feature's error scale is at least this share of the mean scale over features,
+# so a feature that is reconstructed almost exactly (a constant column) cannot
+# dominate the score through a near-zero divisor.
+MIN_RELATIVE_ERROR_SCALE = 1e-2
+
+
+def detector_defaults(n_samples: int, batch_size: int | None = None) -> dict[str, Any]:
+    """Parameters of the :class:`~aekit.AutoEncoder` that :class:`AnomalyDetector` trains
+    when it is given no estimator, for ``n_samples`` training rows.
+
+    The architecture is the estimator's own data-sized default, with dropout 0.2.
+    Training runs for about 1500 optimizer steps on batches of ``batch_size`` rows
+    (default 64), at most 200 epochs, on every row and without early stopping, so
+    training time hardly grows with the table's length.
+    """
+    if batch_size is None:
+        batch_size = min(DEFAULT_BATCH_SIZE, max(2, n_samples))
+    steps_per_epoch = math.ceil(n_samples / batch_size)
+    max_epochs = int(min(MAX_EPOCHS, max(1, round(DEFAULT_TRAINING_STEPS / steps_per_epoch))))
+    return {
+        "dropout": DEFAULT_DROPOUT,
+        "batch_size": batch_size,
+        "max_epochs": max_epochs,
+        "validation_fraction": 0.0,
+        "early_stopping": False,
+    }
+
+
+class AnomalyDetector(OutlierMixin, BaseEstimator):
+    """Outlier detector that scores rows by an autoencoder's reconstruction error.
+
+    The detector trains an aekit autoencoder on rows that are mostly normal. A row
+    that the network reconstructs badly is unlike the training rows; rows scoring
+    above ``threshold_`` are flagged as outliers. It follows scikit-learn's outlier
+    detector conventions, and :meth:`explain` says which features made a row an
+    outlier.
+
+    Parameters
+    ----------
+    estimator : BaseAutoEncoder or None, default=None
+        The autoencoder to train, for example ``aekit.AutoEncoder(latent_dim=4)``; it
+        is cloned in :meth:`fit`, so the object passed stays unfitted. ``None`` trains
+        an ``aekit.AutoEncoder`` with the detector defaults of
+        :func:`detector_defaults`: the data-sized dense network with dropout 0.2,
+        batches of 64 rows and about 1500 optimizer steps (at most 200 epochs) on
+        every training row, with no early stopping. A short run with dropout keeps
+        the network from learning to reconstruct the outliers in the training rows.
+    feature_weighting : {"auto", "median", "none"}, default="auto"
+        How the per-feature errors (squared errors in the scaled units the model
+        trains in) add up to a row's score. ``"median"`` divides each feature's
+        error by its median over the training rows before averaging, so a feature
+        that is hard to reconstruct for every row does not drown out a rare large
+        error elsewhere. ``"none"`` uses the estimator's own
+        ``reconstruction_error``. ``"auto"`` is ``"median"`` for tables and
+        ``"none"`` for images, whose pixels already share one scale.
+    contamination : float, default=0.1
+        Share of the training rows to flag, in [0, 0.5]; 0 flags no training row.
+        Used when neither ``fpr`` nor ``threshold`` is set.
+    fpr : float or None, default=None
+        Target false-positive rate in (0, 1): the share of normal rows, like the
+        training rows, that may be flagged. The threshold comes from conformal
+        p-values on held-out calibration rows (see :meth:`p_values`).
+    threshold : float or None, default=None
+        An explicit reconstruction-error threshold. Setting both ``fpr`` and
+        ``threshold`` raises ``ConfigError``.
+    calibration_fraction : float or "auto", default="auto"
+        Share of the training rows held out, by a seeded shuffle, to calibrate
+        p-values; the autoencoder never trains on them. ``"auto"`` holds out 20%
+        when ``fpr`` is set and none otherwise. A number in (0, 1) always holds out
+        that share, so that :meth:`p_values` and ``set_threshold(fpr=...)`` work
+        whatever the rule at fit time; 0 holds out none.
+    random_state : int, RandomState or None, default=None
+        Seed for the calibration split and, when ``estimator`` is None, for the
+        default autoencoder. A given estimator keeps its own ``random_state``.
+    device : str, default="auto"
+        Device of the default autoencoder: "auto", "cpu", "cuda", "cuda:N" or "mps".
+    verbose : int, default=0
+        Verbosity of the default autoencoder: 0 silent, 1 progress bar, 2 a log line
+        per epoch.
+
+    Attributes
+    ----------
+    estimator_ : BaseAutoEncoder
+        The trained autoencoder.
+    feature_error_scales_ : ndarray of shape (n_features,) or None
+        Each feature's median error over the rows the autoencoder trained on, the
+        divisors of ``feature_weighting="median"``; None for ``"none"``.
+    training_errors_ : ndarray of shape (n_samples,)
+        Reconstruction error of every row passed to :meth:`fit`, in order,
+        calibration rows included. Scoring those rows again gives the same values.
+    calibration_errors_ : ndarray of shape (n_calibration,) or None
+        Sorted reconstruction errors of the held-out calibration rows, or None when
+        none were held out.
+    threshold_ : float
+        Reconstruction error above which a row is an outlier (``inf`` when an
+        ``fpr`` target cannot be reached with the calibration rows at hand).
+    threshold_method_ : {"contamination", "fpr", "threshold"}
+        The rule that set ``threshold_``.
+    offset_ : float
+        ``-threshold_``, so that ``decision_function = score_samples - offset_``, as
+        in scikit-learn's outlier detectors.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Column names, when fitted on a DataFrame with string column names.
+    seed_ : int
+        The seed actually used.
+
+    See Also
+    --------
+    aekit.pyod.AutoEncoder : the same engine with PyOD's names and 0/1 labels.
+
+    Notes
+    -----
+    Scores are computed in evaluation mode (no dropout; batch normalisation uses its
+    running statistics), so a row's score does not depend on the other rows in the
+    call or on how they are batched.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from aekit import AnomalyDetector
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(300, 5))
+    >>> detector = AnomalyDetector(contamination=0.05, random_state=0).fit(X)
+    >>> int((detector.predict(X) == -1).sum())
+    15
+    >>> detector.predict([[8.0, 0.0, 0.0, 0.0, 0.0]])
+    array([-1])
+    """
+
+    def __init__(
+        self,
+        estimator: BaseAutoEncoder | None = None,
+        *,
+        feature_weighting: str = "auto",
+        contamination: float = 0.1,
+        fpr: float | None = None,
+        threshold: float | None = None,
+        calibration_fraction: float | str = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        device: str = "auto",
+        verbose: int = 0,
+    ) -> None:
+        self.estimator = estimator
+        self.feature_weighting = feature_weighting
+        self.contamination = contamination
+        self.fpr = fpr
+        self.threshold = threshold
+        self.calibration_fraction = calibration_fraction
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # --- fitting ----------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any = None) -> AnomalyDetector:
+        """Train the autoencoder on ``X`` and set the threshold.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features), or an image array
+            Training rows, mostly normal. Only numeric columns are accepted.
+        y : ignored
+            Present for scikit-learn compatibility.
+
+        Returns
+        -------
+        self
+        """
+        method, value = resolve_threshold_rule(self.contamination, self.fpr, self.threshold)
+        check_choice("feature_weighting", self.feature_weighting, FEATURE_WEIGHTINGS)
+        array, _ = to_float_array(X)
+        n_samples = len(array)
+        seed = resolve_seed(self.random_state)
+        fit_rows, calibration_rows = self._calibration_split(n_samples, method, seed)
+
+        estimator = self._make_estimator(len(fit_rows), seed)
+        estimator.fit(_take_rows(X, fit_rows))
+
+        self.estimator_ = estimator
+        self.seed_ = seed
+        self.n_features_in_ = estimator.n_features_in_
+        if hasattr(estimator, "feature_names_in_"):
+            self.feature_names_in_ = estimator.feature_names_in_
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+
+        self.feature_error_scales_ = None
+        if self._resolve_feature_weighting() == "median":
+            self.feature_error_scales_ = _error_scales(self._feature_errors(_take_rows(X, fit_rows))[2])
+        self.training_errors_ = self.reconstruction_error(X)
+        if len(calibration_rows):
+            self.calibration_errors_ = np.sort(self.training_errors_[calibration_rows])
+        else:
+            self.calibration_errors_ = None
+        self._apply_threshold(method, value)
+        logger.info(
+            "threshold %s=%g gives reconstruction error threshold %.6g; %d of %d training rows flagged",
+            method, value, self.threshold_, int(np.sum(self.training_errors_ > self.threshold_)), n_samples,
+        )
+        return self
+
+    def _resolve_feature_weighting(self) -> str:
+        if self.feature_weighting == "auto":
+            return "median" if len(self.estimator_.input_shape_) == 1 else "none"
+        return self.feature_weighting
+
+    def _calibration_fraction(self, method: str) -> float:
+        fraction = self.calibration_fraction
+        if fraction == "auto":
+            return DEFAULT_CALIBRATION_FRACTION if method == "fpr" else 0.0
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 <= fraction < 1:
+            raise ConfigError(
+                f"calibration_fraction must be 'auto' or a number in [0, 1), got {fraction!r}."
+            )
+        if fraction == 0 and method == "fpr":
+            raise ConfigError(
+                "fpr needs held-out calibration rows, but calibration_fraction=0; use "
+                "calibration_fraction='auto' or a number in (0, 1)."
+            )
+        return float(fraction)
+
+    def _calibration_split(self, n_samples: int, method: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return seeded (fit, calibration) row indices, each sorted."""
+        fraction = self._calibration_fraction(method)
+        n_calibration = int(round(n_samples * fraction))
+        if fraction > 0 and (n_calibration == 0 or n_samples - n_calibration < 2):
+            raise DataError(
+                f"calibration_fraction={fraction} of {n_samples} rows leaves no calibration or "
+                "training rows; pass more rows or change calibration_fraction."
+            )
+        # A generator separate from the estimator's, so the split does not shift its seed stream.
+        order = np.random.default_rng([seed, 1]).permutation(n_samples)
+        return np.sort(order[n_calibration:]), np.sort(order[:n_calibration])
+
+    def _make_estimator(self, n_samples: int, seed: int) -> BaseAutoEncoder:
+        if self.estimator is None:
+            return AutoEncoder(
+                random_state=seed, device=self.device, verbose=self.verbose, **detector_defaults(n_samples)
+            )
+        if not isinstance(self.estimator, BaseAutoEncoder):
+            raise ConfigError(
+                f"estimator must be an aekit autoencoder estimator (such as aekit.AutoEncoder()) "
+                f"or None, got {self.estimator!r}."
+            )
+        return clone(self.estimator)
+
+    # --- thresholds -------------------------------------------------------------------
+
+    def set_threshold(
+        self, *, contamination: float | None = None, fpr: float | None = None, threshold: float | None = None
+    ) -> AnomalyDetector:
+        """Change the threshold rule without retraining; exactly one argument is given.
+
+        The matching parameter is updated too (the other two go back to their
+        defaults), so ``get_params`` and a refit use the new rule.
+
+        Parameters
+        ----------
+        contamination : float, optional
+            Share of the training rows to flag, in [0, 0.5].
+        fpr : float, optional
+            Target false-positive rate in (0, 1); needs calibration rows from fit.
+        threshold : float, optional
+            An explicit reconstruction-error threshold.
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self, "estimator_")
+        given = {
+            name: value
+            for name, value in (("contamination", contamination), ("fpr", fpr), ("threshold", threshold))
+            if value is not None
+        }
+        if len(given) != 1:
+            raise ConfigError(
+                "set_threshold() takes exactly one of contamination, fpr or threshold, got "
+                f"{given or 'none'}; for example set_threshold(fpr=0.01)."
+            )
+        (method, raw), = given.items()
+        checks = {"contamination": check_contamination, "fpr": check_fpr, "threshold": check_threshold}
+        value = checks[method](raw)
+
+        self._apply_threshold(method, value)
+        self.contamination = value if method == "contamination" else 0.1
+        self.fpr = value if method == "fpr" else None
+        self.threshold = value if method == "threshold" else None
+        return self
+
+    def _apply_threshold(self, method: str, value: float) -> None:
+        if method == "contamination":
+            threshold = contamination_threshold(self.training_errors_, value)
+        elif method == "fpr":
+            threshold = conformal_threshold(self._calibration_scores("fpr"), value)
+        else:
+            threshold = value
+        self.threshold_ = float(threshold)
+        self.threshold_method_ = method
+        self.offset_ = -self.threshold_
+
+    def _calibration_scores(self, needed_by: str) -> np.ndarray:
+        if self.calibration_errors_ is None:
+            raise ConfigError(
+                f"{needed_by} needs calibration rows, but this detector was fitted without any; "
+                "fit again with fpr set or with calibration_fraction in (0, 1)."
+            )
+        return self.calibration_errors_
+
+    # --- scoring ----------------------------------------------------------------------
+
+    def reconstruction_error(self, X: Any) -> np.ndarray:
+        """Anomaly score of each row: its reconstruction error, higher = more anomalous.
+
+        With ``feature_weighting="median"`` each feature's squared error is divided
+        by ``feature_error_scales_`` before the mean over features.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self, "estimator_")
+        if self.feature_error_scales_ is None:
+            return self.estimator_.reconstruction_error(X)
+        return self._feature_errors(X)[2].mean(axis=1).astype(np.float32)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Normality of each row, higher = more normal: the negative reconstruction error."""
+        return -self.reconstruction_error(X)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """``score_samples(X) - offset_``: negative for outliers, positive for inliers."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Label each row: -1 for an outlier, +1 for an inlier."""
+        return self._labels(self.reconstruction_error(X))
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit on ``X`` and return its labels (-1 outlier, +1 inlier)."""
+        return self.fit(X)._labels(self.training_errors_)
+
+    def _labels(self, errors: np.ndarray) -> np.ndarray:
+        return np.where(errors > self.threshold_, -1, 1)
+
+    def p_values(self, X: Any) -> np.ndarray:
+        """Conformal p-value of each row against the held-out calibration rows.
+
+        The p-value is ``(1 + #{calibration errors >= the row's error}) / (n + 1)``
+        for ``n`` calibration rows; small values mean unusual rows. For a row drawn
+        like the training rows, ``P(p <= alpha) <= alpha``.
+
+        Raises
+        ------
+        ConfigError
+            If the detector was fitted without calibration rows.
+        """
+        check_is_fitted(self, "estimator_")
+        calibration = self._calibration_scores("p_values()")
+        return conformal_p_values(self.reconstruction_error(X), calibration)
+
+    # --- explanations -----------------------------------------------------------------
+
+    def explain(self, X: Any, top_k: int | None = 5) -> pd.DataFrame:
+        """Break each row's reconstruction error down by feature.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        top_k : int or None, default=5
+            Features listed per row, largest share first; None lists all.
+
+        Returns
+        -------
+        DataFrame
+            One line per (row, feature), ``top_k`` lines per row, with columns
+            ``row`` (position in ``X``), ``rank`` (1 = largest share), ``feature``
+            (column name, or ``x<j>`` for the j-th column), ``actual`` (the value in
+            ``X``), ``expected`` (the reconstruction, in the original units) and
+            ``error_share`` (the feature's share of the row's reconstruction error,
+            weighted as in :meth:`reconstruction_error`; the shares of all features
+            sum to 1).
+        """
+        check_is_fitted(self, "estimator_")
+        n_features = self.n_features_in_
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1):
+            raise ConfigError(f"top_k must be a positive integer or None, got {top_k!r}.")
+        k = n_features if top_k is None else min(int(top_k), n_features)
+
+        actual, expected, feature_errors = self._feature_errors(X)
+        totals = feature_errors.sum(axis=1, keepdims=True)
+        shares = np.divide(feature_errors, totals, out=np.full_like(feature_errors, 1.0 / n_features), where=totals > 0)
+
+        # Stable sort on the negated shares keeps column order among equal shares.
+        order = np.argsort(-shares, axis=1, kind="stable")[:, :k]  # (n_samples, k)
+        rows = np.repeat(np.arange(len(shares)), k)
+        columns = order.ravel()
+        names = np.asarray(self._feature_names(), dtype=object)
+        return pd.DataFrame(
+            {
+                "row": rows,
+                "rank": np.tile(np.arange(1, k + 1), len(shares)),
+                "feature": names[columns],
+                "actual": actual[rows, columns],
+                "expected": expected[rows, columns],
+                "error_share": shares[rows, columns],
+            }
+        )
+
+    def _feature_errors(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return actual values, reconstructions (original units) and per-feature errors,
+        each (n_samples, n_features).
+
+        The errors use the loss the model trained with, in its scaled units, divided by
+        ``feature_error_scales_`` once those are set.
+        """
+        estimator = self.estimator_
+        recon = estimator.reconstruct(X).reshape(-1, self.n_features_in_)
+        if isinstance(X, pd.DataFrame):
+            X = estimator._align_columns(X)
+        actual = to_float_array(X)[0].reshape(len(recon), -1)
+
+        scaler = estimator.scaler_
+        x_scaled = scaler.transform(actual).astype(np.float64)
+        recon_scaled = scaler.transform(recon).astype(np.float64)
+        if getattr(estimator, "loss", "mse") == "bce":
+            target = np.clip(x_scaled, 0, 1)
+            recon_scaled = np.clip(recon_scaled, 1e-7, 1 - 1e-7)
+            errors = -(target * np.log(recon_scaled) + (1 - target) * np.log1p(-recon_scaled))
+        else:
+            errors = np.square(recon_scaled - x_scaled)
+        scales = getattr(self, "feature_error_scales_", None)
+        if scales is not None:
+            errors = errors / scales
+        return actual, recon, errors
+
+    def _feature_names(self) -> list[str]:
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            return [str(name) for name in names]
+        return [f"x{j}" for j in range(self.n_features_in_)]
+
+    # --- model files ------------------------------------------------------------------
+
+    def export_onnx(self, path: str, X: Any = None, *, opset: int | None = None, strict: bool = True):
+        """Export the detector to one ONNX graph with an ``is_anomaly`` output.
+
+        The graph computes the same score as :meth:`reconstruction_error` and compares
+        it with ``threshold_``; see :meth:`aekit.AutoEncoder.export_onnx`.
+        """
+        from ..export import ONNX_OPSET, export_onnx
+
+        check_is_fitted(self, "estimator_")
+        return export_onnx(self, path, X, opset=opset or ONNX_OPSET, strict=strict)
+
+    def save(self, path: str) -> None:
+        """Write the fitted detector to the folder ``path`` (safetensors weights + JSON).
+
+        The folder holds the autoencoder, the threshold, its rule and the
+        calibration errors; ``aekit.load`` restores it with identical outputs.
+        """
+        from ..serialization import save_estimator
+
+        check_is_fitted(self, "estimator_")
+        save_estimator(self, path)
+
+    def _wrapper_state(self) -> dict[str, Any]:
+        """Fitted state beside the inner estimator, as JSON-ready values."""
+        check_is_fitted(self, "estimator_")
+        calibration = self.calibration_errors_
+        return {
+            "default_estimator": self.estimator is None,
+            "seed": int(self.seed_),
+            "threshold": _json_float(self.threshold_),
+            "threshold_method": self.threshold_method_,
+            "feature_error_scales": None if self.feature_error_scales_ is None else [
+                float(v) for v in self.feature_error_scales_
+            ],
+            "training_errors": [float(v) for v in self.training_errors_],
+            "calibration_errors": None if calibration is None else [float(v) for v in calibration],
+        }
+
+    @classmethod
+    def _from_wrapper_state(
+        cls, params: dict[str, Any], state: dict[str, Any], estimator: BaseAutoEncoder
+    ) -> AnomalyDetector:
+        """Rebuild a fitted detector around the fitted ``estimator`` read from a model file."""
+        inner_param = None if state["default_estimator"] else clone(estimator)
+        detector = cls(estimator=inner_param, **params)
+        detector.estimator_ = estimator
+        detector.seed_ = int(state["seed"])
+        detector.n_features_in_ = estimator.n_features_in_
+        if hasattr(estimator, "feature_names_in_"):
+            detector.feature_names_in_ = estimator.feature_names_in_
+        # float32 errors survive the trip through JSON's float64 exactly.
+        detector.training_errors_ = np.asarray(state["training_errors"], dtype=np.float32)
+        calibration = state["calibration_errors"]
+        detector.calibration_errors_ = None if calibration is None else np.asarray(calibration, dtype=np.float32)
+        scales = state["feature_error_scales"]
+        detector.feature_error_scales_ = None if scales is None else np.asarray(scales, dtype=np.float64)
+        detector.threshold_ = float(state["threshold"])
+        detector.threshold_method_ = str(state["threshold_method"])
+        detector.offset_ = -detector.threshold_
+        return detector
+
+
+def _error_scales(feature_errors: np.ndarray) -> np.ndarray:
+    """Median of each feature's error over rows, floored at a share of their mean."""
+    medians = np.median(feature_errors, axis=0)
+    floor = MIN_RELATIVE_ERROR_SCALE * float(np.mean(medians))
+    # An all-zero error (a model that reconstructs every row exactly) keeps scale 1.
+    return np.maximum(medians, floor) if floor > 0 else np.ones_like(medians)
+
+
+def _take_rows(X: Any, rows: np.ndarray) -> Any:
+    """Select rows of a DataFrame (keeping its column names) or of an array."""
+    if isinstance(X, pd.DataFrame):
+        return X.iloc[rows]
+    return np.asarray(X)[rows]
+
+
+def _json_float(value: float) -> float | str:
+    """JSON has no infinity; store it as the string "inf"."""
+    return "inf" if math.isinf(value) else float(value)
