@@ -1,7 +1,7 @@
 """aekit: autoencoders on PyTorch, as scikit-learn estimators, torch modules and a CLI."""
 
 from ._version import __version__
-from .estimators import AutoEncoder
+from .estimators import AutoEncoder, VariationalAutoEncoder
 from .exceptions import AekitError, AekitWarning, ConfigError, DataError, ModelFileError, NotFittedError
 from .serialization import load
 
@@ -13,6 +13,7 @@ __all__ = [
     "DataError",
     "ModelFileError",
     "NotFittedError",
+    "VariationalAutoEncoder",
     "__version__",
     "load",
 ]

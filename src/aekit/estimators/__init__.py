@@ -2,8 +2,12 @@
 
 from ._base import BaseAutoEncoder
 from .autoencoder import AutoEncoder
+from .variational import VariationalAutoEncoder
 
 # Estimator class name -> class; model files store the name.
-ESTIMATORS: dict[str, type[BaseAutoEncoder]] = {"AutoEncoder": AutoEncoder}
+ESTIMATORS: dict[str, type[BaseAutoEncoder]] = {
+    "AutoEncoder": AutoEncoder,
+    "VariationalAutoEncoder": VariationalAutoEncoder,
+}
 
-__all__ = ["ESTIMATORS", "AutoEncoder", "BaseAutoEncoder"]
+__all__ = ["ESTIMATORS", "AutoEncoder", "BaseAutoEncoder", "VariationalAutoEncoder"]
