@@ -8,26 +8,11 @@ import pytest
 from PIL import Image
 
 import aekit
-from aekit.cli.main import main
 from aekit.cli.models import PRESET_BETA, PRESET_CONTRACTIVE_WEIGHT
-from test_cli import assert_one_line_error
+from test_cli import assert_one_line_error, run  # noqa: F401 (run is a fixture)
 
 # Small networks and few epochs, on the embedded digits unless a test passes data.
 FAST = ["--latent-dim", 4, "--hidden-dims", "16", "--channels", "4,8", "--epochs", 3, "--seed", 0]
-
-
-@pytest.fixture
-def run(capsys):
-    def invoke(*args):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as done:
-            code = done.code
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
 
 
 @pytest.fixture

@@ -198,10 +198,10 @@ def test_vae_sample_and_interpolate_shapes(vae, digits):
 @pytest.mark.parametrize(
     "call, error, fragment",
     [
-        (lambda m, X: m.sample(0), ConfigError, "n_samples must be a positive integer, got 0"),
+        (lambda m, X: m.sample(0), ConfigError, "n_samples must be an integer >= 1, got 0"),
         (lambda m, X: m.interpolate(X[0], X[1], steps=1), ConfigError, "steps must be an integer >= 2, got 1"),
         (lambda m, X: m.interpolate(X[:2], X[1]), DataError, "a must be one sample of 64 values"),
-        (lambda m, X: m.elbo(X, n_samples=0), ConfigError, "n_samples must be a positive integer, got 0"),
+        (lambda m, X: m.elbo(X, n_samples=0), ConfigError, "n_samples must be an integer >= 1, got 0"),
     ],
 )
 def test_vae_method_arguments_are_checked(vae, digits, call, error, fragment):

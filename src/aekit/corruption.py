@@ -10,12 +10,11 @@ given. Values are in the scaled units the model trains in.
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 
 import torch
 
 from .exceptions import ConfigError
+from .models.layers import check_non_negative, is_real_number
 
 NOISE_KINDS: tuple[str, ...] = ("none", "gaussian", "masking", "salt-and-pepper")
 
@@ -78,9 +77,8 @@ def validate_noise(kind: object, noise_std: object, noise_fraction: object) -> N
     if kind not in NOISE_KINDS:
         listed = ", ".join(repr(k) for k in NOISE_KINDS)
         raise ConfigError(f"noise must be one of {listed}; got {kind!r}.")
-    if not _is_real(noise_std) or not 0 <= noise_std < math.inf:
-        raise ConfigError(f"noise_std must be a finite number >= 0, got {noise_std!r}.")
-    if not _is_real(noise_fraction) or not 0 <= noise_fraction <= 1:
+    check_non_negative("noise_std", noise_std)
+    if not is_real_number(noise_fraction) or not 0 <= noise_fraction <= 1:
         raise ConfigError(f"noise_fraction must be a number in [0, 1], got {noise_fraction!r}.")
 
 
@@ -90,7 +88,3 @@ def build_corruption(kind: str, noise_std: float, noise_fraction: float) -> Corr
     if kind == "none":
         return None
     return Corruption(kind, float(noise_std), float(noise_fraction))
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ from ..corruption import build_corruption
 from ..data.validation import to_float_array
 from ..exceptions import AekitWarning, ConfigError, DataError
 from ..models import Autoencoder, ConvAutoencoder, ConvConfig, DenseAutoencoder, DenseConfig
-from ..models.layers import LATENT_ACTIVATIONS, check_choice
+from ..models.layers import LATENT_ACTIVATIONS, check_choice, check_non_negative, is_real_number
 from ..training import ReconstructionObjective
 from ..training.objectives import SPARSITY_KINDS
 from ._base import BaseAutoEncoder, resolve_latent_dim
@@ -298,7 +297,7 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         build_corruption(self.noise, self.noise_std, self.noise_fraction)
         check_non_negative("sparsity_weight", self.sparsity_weight)
         check_non_negative("contractive_weight", self.contractive_weight)
-        if not _is_real(self.sparsity_target) or not 0 < self.sparsity_target < 1:
+        if not is_real_number(self.sparsity_target) or not 0 < self.sparsity_target < 1:
             raise ConfigError(f"sparsity_target must be a number in (0, 1), got {self.sparsity_target!r}.")
         if not isinstance(self.tied_weights, bool):
             raise ConfigError(f"tied_weights must be True or False, got {self.tied_weights!r}.")
@@ -438,15 +437,6 @@ def image_shape(input_shape: tuple[int, ...]) -> tuple[int, int, int]:
         f"(n_samples, height, width), but each sample has shape {input_shape}; use "
         "architecture='dense' for tables."
     )
-
-
-def check_non_negative(name: str, value: object) -> None:
-    if not _is_real(value) or not 0 <= value < math.inf:
-        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}.")
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def _ceil_log2(value: int) -> int:

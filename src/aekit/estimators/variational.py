@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +16,7 @@ from ..corruption import build_corruption
 from ..exceptions import AekitWarning, ConfigError, DataError
 from ..losses import kl_divergence, kl_divergence_per_unit
 from ..models import VariationalAutoencoder, VariationalConfig
-from ..models.layers import check_choice
+from ..models.layers import check_choice, check_integer, check_non_negative
 from ..preprocessing import UNIT_RANGE_SCALINGS
 from ..training import KLWarmup, VariationalObjective
 from ..training.callbacks import Callback
@@ -182,14 +180,8 @@ class VariationalAutoEncoder(AutoEncoder):
     def _build_model(self, n_features: int, input_shape: tuple[int, ...], likelihood: str) -> VariationalAutoencoder:
         check_choice("architecture", self.architecture, ARCHITECTURES)
         build_corruption(self.noise, self.noise_std, self.noise_fraction)
-        if isinstance(self.beta, bool) or not isinstance(self.beta, numbers.Real) or not 0 <= self.beta < math.inf:
-            raise ConfigError(f"beta must be a finite number >= 0, got {self.beta!r}.")
-        if (
-            isinstance(self.kl_warmup_epochs, bool)
-            or not isinstance(self.kl_warmup_epochs, numbers.Integral)
-            or self.kl_warmup_epochs < 0
-        ):
-            raise ConfigError(f"kl_warmup_epochs must be an integer >= 0, got {self.kl_warmup_epochs!r}.")
+        check_non_negative("beta", self.beta)
+        check_integer("kl_warmup_epochs", self.kl_warmup_epochs, 0)
 
         latent_dim = resolve_latent_dim(self.latent_dim, n_features)
         conv = self.architecture == "conv"
@@ -331,8 +323,7 @@ class VariationalAutoEncoder(AutoEncoder):
         -------
         ndarray of shape (n_samples_X,)
         """
-        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ConfigError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        check_integer("n_samples", n_samples, 1)
         scaled = self._check_inference_data(X, when="scoring")
         return self._scaled_elbo(scaled, int(n_samples), resolve_seed(random_state))
 
@@ -350,8 +341,7 @@ class VariationalAutoEncoder(AutoEncoder):
         ndarray of shape (n_samples, *input_shape_), in the original units
         """
         check_is_fitted(self, "model_")
-        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ConfigError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        check_integer("n_samples", n_samples, 1)
         generator = torch.Generator().manual_seed(resolve_seed(random_state))
         codes = torch.randn(int(n_samples), self.latent_dim_, generator=generator)
         return self._to_original_units(self._decode_codes(codes.numpy()))
@@ -372,8 +362,7 @@ class VariationalAutoEncoder(AutoEncoder):
         row decodes the code (``mu``) of ``a`` and the last that of ``b``.
         """
         check_is_fitted(self, "model_")
-        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 2:
-            raise ConfigError(f"steps must be an integer >= 2, got {steps!r}.")
+        check_integer("steps", steps, 2)
         ends = [self.transform(self._one_sample(point, name)) for point, name in ((a, "a"), (b, "b"))]
         weights = np.linspace(0.0, 1.0, int(steps), dtype=np.float32)[:, None]  # (steps, 1)
         codes = (1 - weights) * ends[0] + weights * ends[1]  # (steps, latent_dim)

@@ -3,6 +3,7 @@ linear layers and convolutional stacks."""
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 
@@ -41,6 +42,23 @@ def check_positive_int(name: str, value: object) -> None:
     """Raise ``ConfigError`` unless ``value`` is an integer >= 1 (numpy integers included)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def check_integer(name: str, value: object, minimum: int) -> None:
+    """Raise ``ConfigError`` unless ``value`` is an integer >= ``minimum`` (numpy integers included)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+
+
+def is_real_number(value: object) -> bool:
+    """Return whether ``value`` is a real number other than a bool or NaN (numpy scalars included)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def check_non_negative(name: str, value: object) -> None:
+    """Raise ``ConfigError`` unless ``value`` is a finite number >= 0."""
+    if not is_real_number(value) or not 0 <= value < math.inf:
+        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}.")
 
 
 def check_dropout(value: object) -> None:
