@@ -173,3 +173,22 @@ def test_generate_needs_variational_model(run, tmp_path, digits_npy):
 def test_generate_rejects_unknown_extension(run, tmp_path, trained_vae):
     code, _, err = run("generate", trained_vae, "--out", tmp_path / "samples.gif")
     assert_one_line_error(code, err, "unsupported extension '.gif'")
+
+
+def test_conv_trains_on_rgb_image_folder(run, tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index in range(24):
+        pixels = rng.integers(0, 256, size=(7, 9, 3), dtype=np.uint8)  # height 7, width 9
+        Image.fromarray(pixels, mode="RGB").save(folder / f"{index:02d}.png")
+
+    out = tmp_path / "m"
+    code, stdout, err = run("train", folder, "--model", "conv", *FAST, "--out", out)
+    assert code == 0, err
+    assert "24 images of 3 x 7 x 9" in stdout
+    assert "network: 3x7x9 -> conv 4 -> conv 8 -> 4 (mirrored decoder)" in stdout
+
+    code, _, _ = run("reconstruct", out, folder, "--out", tmp_path / "recon.npy")
+    assert code == 0
+    assert np.load(tmp_path / "recon.npy").shape == (24, 3 * 7 * 9)

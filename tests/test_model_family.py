@@ -67,7 +67,7 @@ MODULES = {
 
 
 def unit_batch(shape, n=32, seed=0):
-    """Values in [0, 1] with structure to learn: a few smooth patterns mixed at random."""
+    """Return values in [0, 1] with structure to learn: 3 random patterns, randomly mixed."""
     generator = torch.Generator().manual_seed(seed)
     patterns = torch.rand(3, *shape, generator=generator)
     weights = torch.rand(n, 3, generator=generator).softmax(dim=1)

@@ -123,7 +123,7 @@ def test_conv_on_a_table_is_rejected():
         AutoEncoder(architecture="conv").fit(table)
 
 
-def test_conv_has_fewer_parameters_than_dense_on_mnist_sizes():
+def test_conv_smaller_than_dense_on_mnist():
     conv = ConvAutoencoder(ConvConfig(input_shape=(1, 28, 28), latent_dim=32))
     dense = DenseAutoencoder(DenseConfig(input_dim=784, latent_dim=32, hidden_dims=(512, 256)))
     n_conv = sum(p.numel() for p in conv.parameters())
