@@ -69,7 +69,9 @@ class VariationalAutoEncoder(AutoEncoder):
     kl_warmup_epochs : int, default=0
         Raise the KL weight linearly from ``beta / kl_warmup_epochs`` to ``beta`` over
         this many epochs, so that the decoder learns to use the code before the KL
-        term pulls the posterior to the prior. 0 uses ``beta`` from the start.
+        term pulls the posterior to the prior. 0 uses ``beta`` from the start. Without
+        validation rows, early stopping watches the training loss, which rises while
+        the KL weight does, so keep the warm-up shorter than ``patience`` there.
     noise, noise_std, noise_fraction
         Input corruption during training, as in :class:`AutoEncoder` (a denoising VAE).
     scaling : {"auto", "standard", "minmax", "global-minmax", "none"}, default="auto"
