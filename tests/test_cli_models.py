@@ -192,3 +192,17 @@ def test_conv_trains_on_rgb_image_folder(run, tmp_path):
     code, _, _ = run("reconstruct", out, folder, "--out", tmp_path / "recon.npy")
     assert code == 0
     assert np.load(tmp_path / "recon.npy").shape == (24, 3 * 7 * 9)
+
+
+def test_help_defaults_match_estimators(run):
+    import inspect
+
+    code, help_text, _ = run("train", "--help")
+    assert code == 0
+    text = " ".join(help_text.split())
+    for name in ("noise_std", "noise_fraction", "sparsity_weight", "sparsity_target", "contractive_weight"):
+        default = inspect.signature(aekit.AutoEncoder).parameters[name].default
+        assert f"[default: {default:g}]" in text, name
+    vae_defaults = inspect.signature(aekit.VariationalAutoEncoder).parameters
+    assert f"[default: {vae_defaults['beta'].default:g} for vae" in text
+    assert f"linearly to --beta [default: {vae_defaults['kl_warmup_epochs'].default}]" in text
