@@ -10,6 +10,7 @@ from PIL import Image
 import aekit
 from aekit.cli.models import PRESET_BETA, PRESET_CONTRACTIVE_WEIGHT
 from test_cli import assert_one_line_error, run  # noqa: F401 (run is a fixture)
+from torch_threads import one_torch_thread  # noqa: F401 (an autouse fixture)
 
 # Small networks and few epochs, on the embedded digits unless a test passes data.
 FAST = ["--latent-dim", 4, "--hidden-dims", "16", "--channels", "4,8", "--epochs", 3, "--seed", 0]

@@ -20,6 +20,7 @@ from aekit.models import (
     VariationalConfig,
 )
 from aekit.training import ReconstructionObjective, VariationalObjective
+from torch_threads import one_torch_thread  # noqa: F401 (an autouse fixture)
 
 # name -> (factory of an untrained module, objective, shape of one input sample)
 MODULES = {

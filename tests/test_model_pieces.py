@@ -21,6 +21,7 @@ from aekit.losses import (
 from aekit.models import DenseAutoencoder, DenseConfig, VariationalAutoencoder, VariationalConfig
 from aekit.models.layers import TiedLinear
 from aekit.training import KLWarmup, ReconstructionObjective, Trainer, VariationalObjective
+from torch_threads import one_torch_thread  # noqa: F401 (an autouse fixture)
 
 
 def seeded(*shape, seed=0):

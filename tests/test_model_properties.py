@@ -10,6 +10,7 @@ from sklearn.datasets import load_digits
 from aekit import AekitWarning, AutoEncoder, ConfigError, DataError, VariationalAutoEncoder
 from aekit.losses import jacobian_frobenius_sq
 from aekit.models import ConvAutoencoder, ConvConfig, DenseAutoencoder, DenseConfig
+from torch_threads import one_torch_thread  # noqa: F401 (an autouse fixture)
 
 # Small networks that train in about a second on the digits below.
 SMALL = dict(latent_dim=8, hidden_dims=(32,), max_epochs=30, batch_size=64, random_state=0)
