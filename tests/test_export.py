@@ -202,3 +202,35 @@ def test_detector_model_card_explains_threshold(table_model, tmp_path):
     assert card.startswith("# det: aekit AnomalyDetector (dense autoencoder)")
     assert f"- value: {detector.threshold_:.5g}" in card
     assert "target false-positive rate fpr=0.1, from conformal p-values on 40 held-out calibration rows" in card
+
+
+@pytest.fixture(scope="module")
+def digit_images():
+    return aekit.data.read_data(None).X.astype(np.float32)  # (1797, 1, 8, 8)
+
+
+@pytest.mark.parametrize("architecture", ["dense", "conv"])
+def test_variational_export_uses_the_posterior_mean(digit_images, architecture, tmp_path):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", aekit.AekitWarning)  # a short run may warn of posterior collapse
+        model = aekit.VariationalAutoEncoder(4, architecture=architecture, max_epochs=3, random_state=0)
+        model.fit(digit_images[:1200])
+    assert model.export_onnx(tmp_path / "vae.onnx").passed
+
+    held_out = digit_images[1200:1400]
+    outputs = run_onnx(tmp_path / "vae.onnx", held_out)
+    np.testing.assert_allclose(outputs["latent"], model.transform(held_out), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(outputs["reconstruction"], model.reconstruct(held_out), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(outputs["reconstruction_error"], model.reconstruction_error(held_out), rtol=1e-4, atol=1e-6)
+
+
+def test_conv_export_keeps_image_shape(digit_images, tmp_path):
+    model = AutoEncoder(6, architecture="conv", max_epochs=2, random_state=0).fit(digit_images[:1200])
+    assert model.export_onnx(tmp_path / "conv.onnx").passed
+    held_out = digit_images[1200:1300]
+    outputs = run_onnx(tmp_path / "conv.onnx", held_out)
+    assert outputs["reconstruction"].shape == (100, 1, 8, 8)
+    np.testing.assert_allclose(outputs["reconstruction"], model.reconstruct(held_out), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(outputs["latent"], model.transform(held_out), rtol=1e-4, atol=1e-5)

@@ -329,3 +329,21 @@ def test_detector_report_marks_its_threshold(digits, tmp_path):
     assert "(contamination)" in html
     figure = plot.error_histogram(detector, table)
     assert figure.axes[0].lines[0].get_xdata()[0] == detector.threshold_
+
+
+def test_network_drawing_of_conv_and_vae(digits):
+    import warnings
+
+    images, _ = digits
+    conv = AutoEncoder(latent_dim=4, architecture="conv", max_epochs=1, random_state=0).fit(images)
+    labels = [text.get_text() for text in plot.network(conv).axes[0].texts]
+    assert "encoder.0\n32 channels" in labels
+    assert "latent code\n4 units" in labels
+    assert "output\n1 channels" in labels
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", aekit.AekitWarning)
+        vae = aekit.VariationalAutoEncoder(latent_dim=3, max_epochs=1, random_state=0).fit(images)
+    labels = [text.get_text() for text in plot.network(vae).axes[0].texts]
+    assert "latent code\n3 units" in labels
+    assert not any(label.startswith("logvar_head") for label in labels)

@@ -1,7 +1,7 @@
 """aekit: autoencoders on PyTorch, as scikit-learn estimators, torch modules and a CLI."""
 
 from ._version import __version__
-from .estimators import AnomalyDetector, AutoEncoder
+from .estimators import AnomalyDetector, AutoEncoder, VariationalAutoEncoder
 from .exceptions import AekitError, AekitWarning, ConfigError, DataError, ExportError, ModelFileError, NotFittedError
 from .serialization import load
 
@@ -25,6 +25,7 @@ __all__ = [
     "ExportError",
     "ModelFileError",
     "NotFittedError",
+    "VariationalAutoEncoder",
     "__version__",
     "load",
 ]

@@ -79,7 +79,8 @@ class ExportGraph(nn.Module):
         owner = model_owner(estimator)
         self.model = copy.deepcopy(owner.model_).cpu().eval()
         self.input_shape = tuple(owner.input_shape_)
-        self.loss = owner.loss
+        # Variational models score with the mean squared error of the decoded posterior mean.
+        self.loss = getattr(owner, "loss", "mse")
         self.register_buffer("offset", torch.from_numpy(owner.scaler_.offset_.copy()))
         self.register_buffer("scale", torch.from_numpy(owner.scaler_.scale_.copy()))
         # A detector may divide each feature's error by a per-feature scale before averaging.

@@ -157,19 +157,19 @@ def network(estimator: Any) -> Figure:
     units and weights per layer and the compression ratio."""
     check_is_fitted(estimator, "model_")
     layers = _neuron_layers(estimator)
-    tallest = min(_MAX_DRAWN_NEURONS, max(units for _, units, _ in layers))
+    tallest = min(_MAX_DRAWN_NEURONS, max(units for _, units, _, _ in layers))
     figure = Figure(figsize=(max(6.0, 1.5 * len(layers)), 5.5), layout="constrained")
     axis = figure.subplots()
     axis.set_axis_off()
 
-    positions = [_neuron_offsets(units) for _, units, _ in layers]
+    positions = [_neuron_offsets(units) for _, units, _, _ in layers]
     for column in range(1, len(layers)):
         for left in positions[column - 1]:
             for right in positions[column]:
                 axis.plot([_SPACING * (column - 1), _SPACING * column], [left, right], color="grey",
                           linewidth=0.3, alpha=0.25, zorder=1)
 
-    for column, ((name, units, weights), offsets) in enumerate(zip(layers, positions)):
+    for column, ((name, units, weights, word), offsets) in enumerate(zip(layers, positions)):
         x = _SPACING * column
         colour = "tab:orange" if name == "latent code" else "tab:blue"
         for offset in offsets:
@@ -177,7 +177,7 @@ def network(estimator: Any) -> Figure:
         if units > len(offsets):
             axis.text(x, 0, "...", ha="center", va="center", fontsize=9, zorder=3,
                       bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
-        axis.text(x, tallest / 2 + 0.8, f"{name}\n{units:,} units", ha="center", va="bottom", fontsize=8)
+        axis.text(x, tallest / 2 + 0.8, f"{name}\n{units:,} {word}", ha="center", va="bottom", fontsize=8)
         if weights:
             axis.text(x - _SPACING / 2, -tallest / 2 - 0.9, f"{weights:,}\nweights", ha="center", va="top", fontsize=7)
 
@@ -300,13 +300,22 @@ def _show_image(axis: Any, image: np.ndarray, estimator: Any) -> None:
     axis.set_yticks([])
 
 
-def _neuron_layers(estimator: Any) -> list[tuple[str, int, int]]:
-    """(name, units, weights into it) for the input, every linear layer and the code."""
-    layers = [("input", estimator.n_features_in_, 0)]
+def _neuron_layers(estimator: Any) -> list[tuple[str, int, int, str]]:
+    """(name, units, weights into it, unit word) for the input and each weighted layer.
+
+    Convolutions count channels rather than units. A VAE's ``logvar_head`` is left out
+    because it runs beside ``mu_head``, whose output is the code.
+    """
+    layers = [("input", estimator.n_features_in_, 0, "units")]
     for row in layer_table(estimator.model_):
-        if row.kind != "Linear":
-            continue
-        name = "latent code" if row.neurons == estimator.latent_dim_ and row.name.startswith("encoder") else row.name
-        layers.append((name, row.neurons, row.weights))
+        if row.kind in ("Conv2d", "ConvTranspose2d"):
+            layers.append((row.name, row.neurons, row.weights, "channels"))
+        elif row.kind in ("Linear", "TiedLinear") and row.name != "logvar_head":
+            layers.append((row.name, row.neurons, row.weights, "units"))
+
+    # The code is the last encoder-side layer with latent_dim units.
+    decoder_start = next(i for i, layer in enumerate(layers) if layer[0].startswith("decoder"))
+    code = decoder_start - 1
+    layers[code] = ("latent code", *layers[code][1:])
     layers[-1] = ("output", *layers[-1][1:])
     return layers

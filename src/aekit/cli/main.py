@@ -1,4 +1,5 @@
-"""The ``aekit`` command: train, encode, reconstruct, score, detect and describe autoencoders.
+"""The ``aekit`` command: train, encode, reconstruct, denoise, score, detect, generate,
+report, export and describe autoencoders.
 
 User mistakes end with one line on stderr (``aekit: error: ...``) and exit status 1
 (2 for invalid command-line usage); only bugs show a traceback.
@@ -20,6 +21,7 @@ import pandas as pd
 
 from .._version import __version__
 from ..exceptions import AekitError
+from .models import build_estimator, model_options
 
 logger = logging.getLogger("aekit.cli")
 
@@ -171,6 +173,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
               help="Write an HTML report with plots to OUT/report.")
 @click.option("--tensorboard", "tensorboard_dir", type=click.Path(path_type=Path),
               help="Also write TensorBoard logs (losses, learning rate, reconstructions) to this folder.")
+@model_options
 @_detector_options
 @_data_options
 @click.pass_context
@@ -191,7 +194,6 @@ def train(
     the model is an anomaly detector for 'aekit detect'; options not given then take
     the detector's defaults instead of those shown here.
     """
-    from .. import AutoEncoder
     from ..data import read_data
     from ..reports import format_layer_table
 
@@ -212,7 +214,7 @@ def train(
     if use_detector:
         estimator = _build_detector(ctx, dataset, params, detector_params, recording)
     else:
-        estimator = AutoEncoder(verbose=ctx.obj["verbose"], **recording, **params)
+        estimator = build_estimator(ctx, params, verbose=ctx.obj["verbose"], **recording)
     started = time.perf_counter()
     estimator.fit(dataset.X)
     seconds = time.perf_counter() - started
@@ -242,17 +244,16 @@ def _build_detector(
     recording: dict[str, Any],
 ) -> Any:
     """Build an AnomalyDetector whose autoencoder has the detector defaults, overridden by
-    the autoencoder options given on the command line."""
-    from .. import AnomalyDetector, AutoEncoder
+    the model options given on the command line (any --model works inside)."""
+    from .. import AnomalyDetector
     from ..estimators.anomaly import detector_defaults
 
-    explicit = {name: value for name, value in params.items() if _given(ctx, name)}
-    estimator_params = detector_defaults(dataset.n_samples, explicit.get("batch_size"))
-    estimator_params.update(explicit)
+    batch_size = params["batch_size"] if _given(ctx, "batch_size") else None
+    for name, value in detector_defaults(dataset.n_samples, batch_size).items():
+        if not _given(ctx, name):
+            params[name] = value
     seed = params["random_state"]
-    estimator = AutoEncoder(random_state=seed, verbose=ctx.obj["verbose"], **recording, **{
-        k: v for k, v in estimator_params.items() if k != "random_state"
-    })
+    estimator = build_estimator(ctx, params, verbose=ctx.obj["verbose"], **recording)
     calibration = detector_params.pop("calibration_fraction")
     return AnomalyDetector(
         estimator,
@@ -309,20 +310,37 @@ def _train_metrics(estimator: Any, dataset: Any, seconds: float) -> dict[str, An
             "best_epoch": history.best_epoch,
             "stopped_early": history.stopped_early,
             "fit_seconds": round(seconds, 3),
+            "model": estimator.model_.name,
             "latent_dim": estimator.latent_dim_,
-            "hidden_dims": list(estimator.hidden_dims_),
             "seed": estimator.seed_,
             "data": dataset.source,
             "n_samples": dataset.n_samples,
         }
     )
+    for name in ("hidden_dims", "channels"):
+        if hasattr(estimator, f"{name}_"):
+            metrics[name] = list(getattr(estimator, f"{name}_"))
     return metrics
 
 
+def _network_line(estimator: Any) -> str:
+    """Describe the encoder's widths, e.g. ``784 -> 512 -> 256 -> 32``."""
+    if hasattr(estimator, "channels_"):
+        shape = "x".join(str(v) for v in estimator.model_.config.input_shape)
+        layers = [shape, *(f"conv {c}" for c in estimator.channels_), str(estimator.latent_dim_)]
+    else:
+        layers = [str(w) for w in (estimator.n_features_in_, *estimator.hidden_dims_, estimator.latent_dim_)]
+    decoder = "mirrored decoder"
+    if getattr(estimator.model_.config, "tied_weights", False):
+        decoder += " with tied weights"
+    if hasattr(estimator, "likelihood_"):
+        decoder = f"Gaussian code, {estimator.likelihood_} {decoder}"
+    return f"{' -> '.join(layers)} ({decoder})"
+
+
 def _echo_train_summary(estimator: Any, metrics: dict[str, Any], out: Path) -> None:
-    widths = [estimator.n_features_in_, *estimator.hidden_dims_, estimator.latent_dim_]
     n_parameters = sum(p.numel() for p in estimator.model_.parameters())
-    click.echo(f"network: {' -> '.join(str(w) for w in widths)} (mirrored decoder), {n_parameters:,} parameters")
+    click.echo(f"network: {_network_line(estimator)}, {n_parameters:,} parameters")
 
     best = f", best epoch {metrics['best_epoch']}" if metrics["best_epoch"] else ""
     click.echo(f"trained {metrics['epochs']} epochs in {metrics['fit_seconds']:.1f} s{best}")
@@ -333,7 +351,19 @@ def _echo_train_summary(estimator: Any, metrics: dict[str, Any], out: Path) -> N
         if "val_mse_to_pca" in metrics:
             line += f" ({metrics['val_mse_to_pca']:.2f} x PCA)"
     click.echo(line)
+    if "active_units" in metrics:
+        click.echo(_variational_line(metrics, estimator.latent_dim_))
     click.echo(f"model saved to {out} (metrics in {out / 'metrics.json'})")
+
+
+def _variational_line(metrics: dict[str, Any], latent_dim: int) -> str:
+    rows = "validation" if metrics.get("val_elbo") is not None else "training"
+    elbo = metrics["val_elbo"] if rows == "validation" else metrics["train_elbo"]
+    kl = sum(metrics["kl_per_unit"])
+    return (
+        f"{rows} ELBO {elbo:.5g} nats per sample (scaled units), KL {kl:.4g} nats, "
+        f"{metrics['active_units']} of {latent_dim} latent units active"
+    )
 
 
 @cli.command()
@@ -362,6 +392,23 @@ def reconstruct(model: Path, data: Path, out: Path, image_size: Any, color_mode:
     estimator = _autoencoder(estimator)
     recon = estimator.reconstruct(dataset.X).reshape(dataset.n_samples, -1)
     _write(pd.DataFrame(recon, columns=_feature_names(estimator, dataset)), out, "reconstructions")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+              help="Output file: .csv, .parquet or .npy.")
+@_data_options
+def denoise(model: Path, data: Path, out: Path, image_size: Any, color_mode: str) -> None:
+    """Write clean reconstructions of the noisy rows of DATA, in the original units.
+
+    Use a model trained with input noise (--model denoising, or --noise on any model).
+    Other models only reconstruct their input, so aekit warns about them.
+    """
+    estimator, dataset = _load_model_and_data(model, data, out, image_size, color_mode)
+    clean = estimator.denoise(dataset.X).reshape(dataset.n_samples, -1)
+    _write(pd.DataFrame(clean, columns=_feature_names(estimator, dataset)), out, "denoised rows")
 
 
 @cli.command()
@@ -482,6 +529,44 @@ def detect(model: Path, data: Path, out: Path, top_features: int, image_size: An
 
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
+@click.option("-n", "--n-samples", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Number of samples to draw.")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+              help="A folder (gets samples.png for image models, samples.csv for tables) or a file: "
+                   ".png (image models), .csv, .parquet or .npy.")
+@click.option("--seed", "random_state", type=click.IntRange(0, 2**32 - 1), default=None,
+              help="Random seed; the same seed draws the same samples.")
+def generate(model: Path, n_samples: int, out: Path, random_state: int | None) -> None:
+    """Draw new samples from a variational MODEL (--model vae or beta-vae).
+
+    Codes are drawn from the prior N(0, I) and decoded to the mean of p(x | z), in the
+    training data's units.
+    """
+    from .. import VariationalAutoEncoder, load
+    from ..data.writers import generated_sample_path, write_image_grid
+
+    estimator = load(model)
+    if not isinstance(estimator, VariationalAutoEncoder):
+        raise click.UsageError(
+            f"'{model}' is not a variational model (it is a {estimator.model_.name} {type(estimator).__name__}), "
+            "so its latent space has no prior to sample from; train one with --model vae or --model beta-vae."
+        )
+    is_image = len(estimator.input_shape_) > 1
+    path = generated_sample_path(out, is_image)
+    samples = estimator.sample(n_samples, random_state=random_state)
+
+    if path.suffix.lower() == ".png":
+        # Pixels go through the model's scaling, which maps the training range to [0, 1].
+        scaled = estimator.scaler_.transform(samples.reshape(n_samples, -1)).reshape(samples.shape)
+        write_image_grid(scaled, path, value_range=(0.0, 1.0) if estimator.likelihood_ == "bernoulli" else None)
+        click.echo(f"wrote a grid of {n_samples} samples to {path}")
+    else:
+        frame = pd.DataFrame(samples.reshape(n_samples, -1), columns=_feature_names(estimator, None))
+        _write(frame, path, "samples")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
 def info(model: Path) -> None:
     """Describe a trained model: layers, neurons, weights, biases and compression ratio."""
     from .. import load
@@ -503,6 +588,8 @@ def info(model: Path) -> None:
         )
     if loaded is not estimator:
         click.echo(f"anomaly threshold: reconstruction error {loaded.threshold_:.6g}, set by {loaded.threshold_method_}")
+    if "active_units" in metrics:
+        click.echo(_variational_line(metrics, estimator.latent_dim_))
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -534,7 +621,7 @@ def _feature_names(estimator: Any, dataset: Any) -> list[str]:
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None:
         return [str(name) for name in names]
-    if isinstance(dataset.X, pd.DataFrame):
+    if dataset is not None and isinstance(dataset.X, pd.DataFrame):
         return [str(column) for column in dataset.X.columns]
     return [f"pixel_{i}" for i in range(estimator.n_features_in_)]
 

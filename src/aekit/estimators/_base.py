@@ -49,8 +49,14 @@ class BaseAutoEncoder(BaseEstimator):
     def _build_model(self, n_features: int, input_shape: tuple[int, ...], output_activation: str) -> Autoencoder:
         raise NotImplementedError
 
-    def _build_objective(self) -> Callable[..., dict[str, torch.Tensor]]:
+    def _build_objective(self, x_train: torch.Tensor) -> Callable[..., dict[str, torch.Tensor]]:
+        """Return the training objective; ``x_train`` is the scaled training tensor, for
+        objectives with data-dependent settings."""
         raise NotImplementedError
+
+    def _training_callbacks(self) -> list[Callback]:
+        """Return callbacks that the subclass adds to every training run."""
+        return []
 
     # --- fitting ----------------------------------------------------------------------
 
@@ -191,12 +197,13 @@ class BaseAutoEncoder(BaseEstimator):
             callbacks.append(ProgressBar())
         if self.verbose >= 2:
             callbacks.append(EpochLogger())
+        callbacks.extend(self._training_callbacks())
 
         optimizer = torch.optim.Adam(model.parameters(), lr=training.learning_rate)
         generator = torch.Generator().manual_seed(seed)
         trainer = Trainer(
             model,
-            self._build_objective(),
+            self._build_objective(x_train),
             optimizer,
             batch_size=training.batch_size,
             max_epochs=training.max_epochs,

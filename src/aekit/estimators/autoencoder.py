@@ -1,4 +1,4 @@
-"""``AutoEncoder``: the scikit-learn estimator around a dense autoencoder."""
+"""``AutoEncoder``: the scikit-learn estimator around the dense and convolutional autoencoders."""
 
 from __future__ import annotations
 
@@ -12,30 +12,50 @@ import torch
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ..corruption import build_corruption
 from ..data.validation import to_float_array
 from ..exceptions import AekitWarning, ConfigError, DataError
-from ..models import DenseAutoencoder, DenseConfig
+from ..models import Autoencoder, ConvAutoencoder, ConvConfig, DenseAutoencoder, DenseConfig
+from ..models.layers import LATENT_ACTIVATIONS, check_choice, check_non_negative, is_real_number
 from ..training import ReconstructionObjective
+from ..training.objectives import SPARSITY_KINDS
 from ._base import BaseAutoEncoder, resolve_latent_dim
+
+ARCHITECTURES: tuple[str, ...] = ("dense", "conv")
+# Output channels of the convolutions when ``channels`` is None: two stride-2 layers.
+DEFAULT_CHANNELS: tuple[int, ...] = (32, 64)
 
 
 class AutoEncoder(TransformerMixin, BaseAutoEncoder):
-    """Autoencoder for dimensionality reduction, reconstruction and scoring.
+    """Autoencoder for dimensionality reduction, reconstruction, denoising and scoring.
 
-    A dense encoder compresses each sample to a latent code of ``latent_dim`` units and
-    a mirrored decoder reconstructs it. Preprocessing is fitted on the training rows
-    and stored with the model; outputs come back in the original units.
+    An encoder compresses each sample to a latent code of ``latent_dim`` units and a
+    mirrored decoder reconstructs it. The encoder is dense (tables, or images
+    flattened) or convolutional (images). Denoising, sparsity and contraction are
+    pieces switched on by parameters and combine freely: a denoising sparse
+    convolutional autoencoder is ``AutoEncoder(architecture="conv", noise="masking",
+    sparsity="l1")``. Preprocessing is fitted on the training rows and stored with the
+    model; outputs come back in the original units.
 
     Parameters
     ----------
     latent_dim : int or None, default=None
         Size of the latent code (the bottleneck). ``None`` uses the square root of the
         number of features, rounded, between 1 and 64.
+    architecture : {"dense", "conv"}, default="dense"
+        ``"dense"`` flattens each sample and uses fully connected layers.
+        ``"conv"`` needs images, shaped (n_samples, channels, height, width) or
+        (n_samples, height, width), of any size: strided convolutions lead to a dense
+        latent code and transposed convolutions back to the input's exact size.
     hidden_dims : sequence of int or None, default=None
-        Widths of the encoder's hidden layers, from the input side; the decoder mirrors
-        them. ``None`` sizes two layers from the data: the first is twice the number of
-        features rounded up to a power of two, between 64 and 512, and the second is
-        half of it. ``()`` gives a shallow autoencoder with no hidden layer.
+        Dense architecture: widths of the encoder's hidden layers, from the input side;
+        the decoder mirrors them. ``None`` sizes two layers from the data: the first is
+        twice the number of features rounded up to a power of two, between 64 and 512,
+        and the second is half of it. ``()`` gives a shallow autoencoder with no hidden
+        layer.
+    channels : sequence of int or None, default=None
+        Convolutional architecture: output channels of the encoder's convolutions, each
+        of which halves the height and width. ``None`` uses (32, 64).
     activation : str, default="relu"
         Hidden-layer activation: "relu", "leaky_relu", "elu", "selu", "gelu", "silu",
         "tanh" or "sigmoid".
@@ -44,10 +64,48 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
     batch_norm : bool, default=True
         Batch normalisation after each hidden layer's linear map. It regularises and
         speeds up training; at inference it uses running statistics, so a sample's
-        output does not depend on the other samples in the call.
+        output does not depend on the other samples in the call. With a sparsity or
+        contractive penalty, the decoder's first layer, which reads the code, has none:
+        there it would let the encoder shrink the code's scale to meet the penalty.
     output_activation : {"auto", "sigmoid", "identity"}, default="auto"
         ``"auto"`` uses a sigmoid when the data is min-max scaled to [0, 1] and the
         identity otherwise.
+    latent_activation : {"auto", "identity", "sigmoid", "relu", "tanh"}, default="auto"
+        Activation of the code layer. ``"auto"`` is ``"sigmoid"`` with
+        ``sparsity="kl"``, ``"relu"`` with ``sparsity="l1"`` and ``"identity"`` (a
+        linear code) otherwise.
+    tied_weights : bool, default=False
+        Dense architecture: each decoder layer uses the transposed weight matrix of its
+        mirror encoder layer, which halves the weights to learn.
+    noise : {"none", "gaussian", "masking", "salt-and-pepper"}, default="none"
+        Input corruption during training only, for a denoising autoencoder: the model
+        learns to reconstruct the clean input from a corrupted copy. Encoding,
+        reconstruction and scoring never corrupt. ``"gaussian"`` adds noise of standard
+        deviation ``noise_std``; ``"masking"`` sets a share ``noise_fraction`` of the
+        values to 0; ``"salt-and-pepper"`` sets that share to the feature's training
+        minimum or maximum. Noise acts on the scaled values ([0, 1] for images,
+        standardised columns for tables).
+    noise_std : float, default=0.1
+        Standard deviation of Gaussian noise, in scaled units.
+    noise_fraction : float, default=0.25
+        Share of values that masking or salt-and-pepper noise corrupts, in [0, 1].
+    sparsity : {"none", "l1", "kl"}, default="none"
+        Latent sparsity penalty. ``"l1"`` adds ``sparsity_weight`` times the sum of
+        absolute code activations (averaged over the batch). ``"kl"`` adds
+        ``sparsity_weight`` times the sum over code units of the KL divergence between
+        ``sparsity_target`` and the unit's mean activation over the batch, and needs
+        sigmoid codes.
+    sparsity_weight : float, default=1e-3
+        Weight of the sparsity penalty against the reconstruction loss.
+    sparsity_target : float, default=0.05
+        Target mean activation of each code unit for ``sparsity="kl"``, in (0, 1).
+    contractive_weight : float, default=0.0
+        Weight of the contractive penalty, the squared Frobenius norm of the encoder's
+        Jacobian averaged over the batch; 0 turns it off. A single sigmoid encoder
+        layer (``hidden_dims=()``, ``latent_activation="sigmoid"``) uses the closed
+        form and trains at the speed of a plain model. Other encoders get exact
+        Jacobians by autograd, which costs about ``latent_dim`` extra backward passes
+        per step.
     scaling : {"auto", "standard", "minmax", "global-minmax", "none"}, default="auto"
         Preprocessing fitted on the training rows. ``"auto"`` standardises tables per
         column and maps images (arrays with more than 2 dimensions) to [0, 1] by
@@ -66,7 +124,8 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
     early_stopping : bool, default=True
         Stop when the validation reconstruction loss (the training loss without
         validation rows) has not improved for ``patience`` epochs, and restore the
-        best epoch's weights.
+        best epoch's weights. Penalties and noise are left out of the validation
+        loss, which measures the reconstruction of clean inputs.
     patience : int, default=10
         Epochs without improvement before early stopping.
     random_state : int, RandomState or None, default=None
@@ -86,7 +145,7 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
 
     Attributes
     ----------
-    model_ : DenseAutoencoder
+    model_ : DenseAutoencoder or ConvAutoencoder
         The trained ``torch.nn.Module``, in evaluation mode.
     scaler_ : Scaler
         Preprocessing fitted on the training rows.
@@ -102,6 +161,9 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         Shape of one sample, e.g. ``(1, 28, 28)`` for grey 28 x 28 images.
     latent_dim_ : int
     hidden_dims_ : tuple of int
+        Dense architecture only.
+    channels_ : tuple of int
+        Convolutional architecture only.
     seed_ : int
         The seed actually used, drawn at random when ``random_state`` is None.
     timeline_ : dict or None
@@ -118,17 +180,31 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
     (3, 8)
     >>> ae.reconstruct(X[:3]).shape
     (3, 64)
+    >>> conv = AutoEncoder(latent_dim=8, architecture="conv", noise="masking", max_epochs=2, random_state=0)
+    >>> conv.fit(X.reshape(-1, 1, 8, 8)).denoise(X[:3].reshape(-1, 1, 8, 8)).shape
+    (3, 1, 8, 8)
     """
 
     def __init__(
         self,
         latent_dim: int | None = None,
         *,
+        architecture: str = "dense",
         hidden_dims: Sequence[int] | None = None,
+        channels: Sequence[int] | None = None,
         activation: str = "relu",
         dropout: float = 0.0,
         batch_norm: bool = True,
         output_activation: str = "auto",
+        latent_activation: str = "auto",
+        tied_weights: bool = False,
+        noise: str = "none",
+        noise_std: float = 0.1,
+        noise_fraction: float = 0.25,
+        sparsity: str = "none",
+        sparsity_weight: float = 1e-3,
+        sparsity_target: float = 0.05,
+        contractive_weight: float = 0.0,
         scaling: str = "auto",
         loss: str = "mse",
         max_epochs: int = 200,
@@ -144,11 +220,22 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         callbacks: list[Any] | None = None,
     ) -> None:
         self.latent_dim = latent_dim
+        self.architecture = architecture
         self.hidden_dims = hidden_dims
+        self.channels = channels
         self.activation = activation
         self.dropout = dropout
         self.batch_norm = batch_norm
         self.output_activation = output_activation
+        self.latent_activation = latent_activation
+        self.tied_weights = tied_weights
+        self.noise = noise
+        self.noise_std = noise_std
+        self.noise_fraction = noise_fraction
+        self.sparsity = sparsity
+        self.sparsity_weight = sparsity_weight
+        self.sparsity_target = sparsity_target
+        self.contractive_weight = contractive_weight
         self.scaling = scaling
         self.loss = loss
         self.max_epochs = max_epochs
@@ -163,26 +250,95 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         self.timeline = timeline
         self.callbacks = callbacks
 
-    def _build_model(self, n_features: int, input_shape: tuple[int, ...], output_activation: str) -> DenseAutoencoder:
+    def _build_model(self, n_features: int, input_shape: tuple[int, ...], output_activation: str) -> Autoencoder:
+        check_choice("architecture", self.architecture, ARCHITECTURES)
+        latent_activation = self._resolve_latent_activation()
+        self._check_pieces()
         latent_dim = resolve_latent_dim(self.latent_dim, n_features)
-        hidden_dims = resolve_hidden_dims(self.hidden_dims, n_features, latent_dim)
-        config = DenseConfig(
-            input_dim=n_features,
-            latent_dim=latent_dim,
-            hidden_dims=hidden_dims,
-            activation=self.activation,
-            dropout=self.dropout,
-            batch_norm=self.batch_norm,
-            output_activation=output_activation,
-        )
-        self.hidden_dims_ = hidden_dims
-        return DenseAutoencoder(config)
+
+        if self.architecture == "conv":
+            if self.tied_weights:
+                raise ConfigError(
+                    "tied_weights=True needs architecture='dense'; convolutional decoders learn their "
+                    "own weights. Set tied_weights=False or architecture='dense'."
+                )
+            config = ConvConfig(
+                input_shape=image_shape(input_shape),
+                latent_dim=latent_dim,
+                channels=resolve_channels(self.channels),
+                activation=self.activation,
+                dropout=self.dropout,
+                batch_norm=self.batch_norm,
+                output_activation=output_activation,
+                latent_activation=latent_activation,
+                code_batch_norm=not self._penalises_code(),
+            )
+            model: Autoencoder = ConvAutoencoder(config)
+        else:
+            config = DenseConfig(
+                input_dim=n_features,
+                latent_dim=latent_dim,
+                hidden_dims=resolve_hidden_dims(self.hidden_dims, n_features, latent_dim),
+                activation=self.activation,
+                dropout=self.dropout,
+                batch_norm=self.batch_norm,
+                output_activation=output_activation,
+                latent_activation=latent_activation,
+                code_batch_norm=not self._penalises_code(),
+                tied_weights=self.tied_weights,
+            )
+            model = DenseAutoencoder(config)
+        self._set_architecture_attributes(model.config_dict())
+        return model
+
+    def _resolve_latent_activation(self) -> str:
+        check_choice("sparsity", self.sparsity, SPARSITY_KINDS)
+        check_choice("latent_activation", self.latent_activation, ("auto", *LATENT_ACTIVATIONS))
+        if self.latent_activation == "auto":
+            return {"kl": "sigmoid", "l1": "relu"}.get(self.sparsity, "identity")
+        if self.sparsity == "kl" and self.latent_activation != "sigmoid":
+            raise ConfigError(
+                f"sparsity='kl' needs codes in (0, 1), but latent_activation={self.latent_activation!r}; "
+                "use latent_activation='sigmoid' or 'auto', or sparsity='l1'."
+            )
+        return self.latent_activation
+
+    def _penalises_code(self) -> bool:
+        return self.sparsity != "none" or self.contractive_weight > 0
+
+    def _check_pieces(self) -> None:
+        """Validate the noise, sparsity and contractive parameters before any training."""
+        build_corruption(self.noise, self.noise_std, self.noise_fraction)
+        check_non_negative("sparsity_weight", self.sparsity_weight)
+        check_non_negative("contractive_weight", self.contractive_weight)
+        if not is_real_number(self.sparsity_target) or not 0 < self.sparsity_target < 1:
+            raise ConfigError(f"sparsity_target must be a number in (0, 1), got {self.sparsity_target!r}.")
+        if not isinstance(self.tied_weights, bool):
+            raise ConfigError(f"tied_weights must be True or False, got {self.tied_weights!r}.")
+
+    def _set_architecture_attributes(self, model_config: dict[str, Any]) -> None:
+        """Set ``hidden_dims_`` or ``channels_`` from the model's config, removing the other."""
+        for name in ("hidden_dims", "channels"):
+            if name in model_config:
+                setattr(self, f"{name}_", tuple(int(w) for w in model_config[name]))
+            elif hasattr(self, f"{name}_"):
+                delattr(self, f"{name}_")
 
     def _restore_extra(self, config: dict[str, Any]) -> None:
-        self.hidden_dims_ = tuple(int(w) for w in config["model"]["config"]["hidden_dims"])
+        self._set_architecture_attributes(config["model"]["config"])
 
-    def _build_objective(self) -> ReconstructionObjective:
-        return ReconstructionObjective(self.loss)
+    def _build_objective(self, x_train: torch.Tensor) -> ReconstructionObjective:
+        corruption = build_corruption(self.noise, self.noise_std, self.noise_fraction)
+        if corruption is not None and corruption.kind == "salt-and-pepper":
+            corruption.fit(x_train)
+        return ReconstructionObjective(
+            self.loss,
+            corruption=corruption,
+            sparsity=self.sparsity,
+            sparsity_weight=float(self.sparsity_weight),
+            sparsity_target=float(self.sparsity_target),
+            contractive_weight=float(self.contractive_weight),
+        )
 
     def transform(self, X: Any) -> np.ndarray:
         """Encode ``X`` to latent codes.
@@ -221,6 +377,24 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         device = next(model.parameters()).device
         return model.decode(torch.from_numpy(codes).to(device)).float().cpu().numpy()
 
+    def denoise(self, X: Any) -> np.ndarray:
+        """Return clean reconstructions of noisy ``X``, in the original units and shape.
+
+        The input is encoded and decoded as given, without adding noise. A model trained
+        with ``noise`` set has learned to map corrupted inputs back to clean ones. A
+        model trained without noise only reconstructs its input, so this method warns.
+        """
+        check_is_fitted(self, "model_")
+        if self.noise == "none":
+            warnings.warn(
+                f"this {type(self).__name__} was trained with noise='none', so denoise() returns its "
+                "plain reconstruction; train with noise='masking', 'gaussian' or 'salt-and-pepper' "
+                "to learn to remove noise.",
+                AekitWarning,
+                stacklevel=2,
+            )
+        return self.reconstruct(X)
+
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the latent code's columns: ``z0``, ``z1``, ..."""
         check_is_fitted(self, "model_")
@@ -252,6 +426,31 @@ def resolve_hidden_dims(hidden_dims: object, n_features: int, latent_dim: int) -
             stacklevel=5,
         )
     return widths
+
+
+def resolve_channels(channels: object) -> tuple[int, ...]:
+    """Return the convolutions' output channels, (32, 64) when ``None``."""
+    if channels is None:
+        return DEFAULT_CHANNELS
+    if isinstance(channels, (str, bytes)) or not isinstance(channels, Sequence) or not channels:
+        raise ConfigError(f"channels must be a non-empty sequence of positive integers or None, got {channels!r}.")
+    bad = [c for c in channels if isinstance(c, bool) or not isinstance(c, numbers.Integral) or c < 1]
+    if bad:
+        raise ConfigError(f"channels must hold positive integers, got {list(channels)!r} (invalid: {bad!r}).")
+    return tuple(int(c) for c in channels)
+
+
+def image_shape(input_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """Return one sample's (channels, height, width); a (height, width) sample is grey."""
+    if len(input_shape) == 2:
+        return (1, *input_shape)
+    if len(input_shape) == 3:
+        return input_shape
+    raise ConfigError(
+        f"architecture='conv' needs images of shape (n_samples, channels, height, width) or "
+        f"(n_samples, height, width), but each sample has shape {input_shape}; use "
+        "architecture='dense' for tables."
+    )
 
 
 def _ceil_log2(value: int) -> int:

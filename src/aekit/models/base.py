@@ -52,6 +52,11 @@ class Autoencoder(nn.Module):
         z = self.encode(x)
         return AutoencoderOutput(x_recon=self.decode(z), z=z)
 
+    def sigmoid_encoder_weight(self) -> torch.Tensor | None:
+        """Return the encoder's weight when the encoder is one linear layer followed by a
+        sigmoid, where the contractive penalty has a closed form; otherwise ``None``."""
+        return None
+
     @property
     def latent_dim(self) -> int:
         return int(self.config.latent_dim)

@@ -8,14 +8,23 @@ units; the decoder mirrors it. A linear code layer follows Hinton & Salakhutdino
 from __future__ import annotations
 
 import dataclasses
-import numbers
 
 import torch
 from torch import nn
 
-from ..exceptions import ConfigError
 from .base import Autoencoder
-from .layers import ACTIVATIONS, OUTPUT_ACTIVATIONS, check_choice, dense_stack
+from .layers import (
+    ACTIVATIONS,
+    LATENT_ACTIVATIONS,
+    OUTPUT_ACTIVATIONS,
+    check_bool,
+    check_choice,
+    check_dropout,
+    check_positive_int,
+    dense_decoder,
+    dense_stack,
+    tie_decoder_weights,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,7 +32,12 @@ class DenseConfig:
     """Architecture of a :class:`DenseAutoencoder`.
 
     ``hidden_dims`` lists the encoder's hidden widths from the input side; the
-    decoder uses them in reverse order.
+    decoder uses them in reverse order. ``latent_activation`` follows the code layer.
+    ``code_batch_norm=False`` leaves batch normalisation out of the decoder's first
+    layer, which reads the code, so that the code's scale matters to the decoder (see
+    :func:`~aekit.models.layers.drop_code_batch_norm`).
+    ``tied_weights`` makes each decoder layer use the transposed weight of its mirror
+    encoder layer (with its own bias).
     """
 
     input_dim: int
@@ -33,29 +47,28 @@ class DenseConfig:
     dropout: float = 0.0
     batch_norm: bool = True
     output_activation: str = "identity"
+    latent_activation: str = "identity"
+    code_batch_norm: bool = True
+    tied_weights: bool = False
 
     def __post_init__(self) -> None:
-        _check_positive_int("input_dim", self.input_dim)
-        _check_positive_int("latent_dim", self.latent_dim)
+        check_positive_int("input_dim", self.input_dim)
+        check_positive_int("latent_dim", self.latent_dim)
         for position, width in enumerate(self.hidden_dims):
-            _check_positive_int(f"hidden_dims[{position}]", width)
+            check_positive_int(f"hidden_dims[{position}]", width)
         check_choice("activation", self.activation, sorted(ACTIVATIONS))
         check_choice("output_activation", self.output_activation, sorted(OUTPUT_ACTIVATIONS))
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, numbers.Real) or not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be a number in [0, 1), got {self.dropout!r}.")
-        if not isinstance(self.batch_norm, bool):
-            raise ConfigError(f"batch_norm must be True or False, got {self.batch_norm!r}.")
+        check_choice("latent_activation", self.latent_activation, sorted(LATENT_ACTIVATIONS))
+        check_dropout(self.dropout)
+        check_bool("batch_norm", self.batch_norm)
+        check_bool("code_batch_norm", self.code_batch_norm)
+        check_bool("tied_weights", self.tied_weights)
 
         # Store plain Python numbers (numpy scalars from parameter grids are not JSON-ready).
         object.__setattr__(self, "input_dim", int(self.input_dim))
         object.__setattr__(self, "latent_dim", int(self.latent_dim))
         object.__setattr__(self, "hidden_dims", tuple(int(w) for w in self.hidden_dims))
         object.__setattr__(self, "dropout", float(self.dropout))
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
 
 
 class DenseAutoencoder(Autoencoder):
@@ -81,17 +94,27 @@ class DenseAutoencoder(Autoencoder):
         super().__init__(config)
         c = config
         encoder_dims = [c.input_dim, *c.hidden_dims]
-        decoder_dims = [c.latent_dim, *reversed(c.hidden_dims)]
 
         self.encoder = dense_stack(encoder_dims, c.activation, c.dropout, c.batch_norm)
         self.encoder.append(nn.Linear(encoder_dims[-1], c.latent_dim))
+        if c.latent_activation != "identity":
+            self.encoder.append(LATENT_ACTIVATIONS[c.latent_activation]())
 
-        self.decoder = dense_stack(decoder_dims, c.activation, c.dropout, c.batch_norm)
-        self.decoder.append(nn.Linear(decoder_dims[-1], c.input_dim))
+        self.decoder = dense_decoder(
+            c.latent_dim, c.hidden_dims, c.input_dim, c.activation, c.dropout, c.batch_norm, c.code_batch_norm
+        )
         self.decoder.append(OUTPUT_ACTIVATIONS[c.output_activation]())
+        if c.tied_weights:
+            tie_decoder_weights(self.encoder, self.decoder)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)  # (batch, latent_dim)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)  # (batch, input_dim)
+
+    def sigmoid_encoder_weight(self) -> torch.Tensor | None:
+        c = self.config
+        if c.hidden_dims or c.latent_activation != "sigmoid":
+            return None
+        return self.encoder[0].weight  # (latent_dim, input_dim)

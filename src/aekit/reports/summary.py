@@ -7,11 +7,15 @@ import dataclasses
 from torch import nn
 
 from ..models import Autoencoder
+from ..models.layers import TiedLinear
 
 
 @dataclasses.dataclass
 class LayerInfo:
-    """One leaf layer of a model: ``weights`` and ``biases`` count trainable values."""
+    """One leaf layer of a model: ``weights`` and ``biases`` count trainable values.
+
+    ``neurons`` is the output width, or the output channels of a convolution.
+    """
 
     name: str
     kind: str
@@ -35,6 +39,17 @@ def layer_table(model: Autoencoder) -> list[LayerInfo]:
             shape = f"{module.in_features} -> {module.out_features}"
             weights = module.weight.numel()
             biases = module.bias.numel() if module.bias is not None else 0
+        elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            neurons = module.out_channels
+            kernel = "x".join(str(k) for k in module.kernel_size)
+            shape = f"{module.in_channels} -> {module.out_channels}, {kernel}, stride {module.stride[0]}"
+            weights = module.weight.numel()
+            biases = module.bias.numel() if module.bias is not None else 0
+        elif isinstance(module, TiedLinear):
+            # The weight belongs to the encoder layer it mirrors and is counted there.
+            neurons = module.out_features
+            shape = f"{module.in_features} -> {module.out_features}, tied"
+            biases = module.bias.numel()
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):
             neurons = module.num_features
             shape = str(module.num_features)
@@ -42,7 +57,12 @@ def layer_table(model: Autoencoder) -> list[LayerInfo]:
             weights = module.weight.numel() if module.weight is not None else 0
             biases = module.bias.numel() if module.bias is not None else 0
         rows.append(LayerInfo(name, kind, shape, neurons, weights, biases))
-    return rows
+
+    # Layers outside the encoder and decoder (a VAE's mu and logvar heads) sit between them.
+    def stage(row: LayerInfo) -> int:
+        return 0 if row.name.startswith("encoder") else 2 if row.name.startswith("decoder") else 1
+
+    return sorted(rows, key=stage)
 
 
 def format_layer_table(model: Autoencoder, input_dim: int) -> str:

@@ -1,8 +1,8 @@
 """The training loop, its callbacks and the learning-curve history."""
 
-from .callbacks import Callback, EarlyStopping, EpochLogger, ProgressBar, ReconstructionTimeline
+from .callbacks import Callback, EarlyStopping, EpochLogger, KLWarmup, ProgressBar, ReconstructionTimeline
 from .history import History
-from .objectives import ReconstructionObjective
+from .objectives import ReconstructionObjective, VariationalObjective
 from .tensorboard import TensorBoardLogger
 from .trainer import Trainer, batch_bounds
 
@@ -11,10 +11,12 @@ __all__ = [
     "EarlyStopping",
     "EpochLogger",
     "History",
+    "KLWarmup",
     "ProgressBar",
     "ReconstructionObjective",
     "ReconstructionTimeline",
     "TensorBoardLogger",
     "Trainer",
+    "VariationalObjective",
     "batch_bounds",
 ]

@@ -169,3 +169,23 @@ class ReconstructionTimeline(Callback):
         self.reconstructions.append(trainer.model(self.x).x_recon.float().cpu())
         self.epochs.append(epoch)
         trainer.model.train(was_training)
+
+
+class KLWarmup(Callback):
+    """Raise a VAE objective's KL weight linearly from ``beta / epochs`` in the first
+    epoch to ``beta`` in epoch ``epochs``, then keep it there.
+
+    Starting with a small KL weight lets the decoder learn to use the code before the
+    KL term pulls the posterior towards the prior, a common remedy for posterior
+    collapse. The objective must have ``beta`` and ``kl_weight`` attributes.
+    """
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        objective = trainer.objective
+        objective.kl_weight = objective.beta * min(1.0, epoch / self.epochs)
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        trainer.objective.kl_weight = trainer.objective.beta

@@ -21,8 +21,9 @@ from .history import History
 
 logger = logging.getLogger(__name__)
 
-# An objective maps (model, clean batch) to named loss tensors; "loss" is minimised and
-# "reconstruction_loss" is what validation and early stopping monitor.
+# An objective maps (model, clean batch) to named loss tensors, and "loss" is minimised.
+# Validation and early stopping monitor the entry named by the objective's ``monitor``
+# attribute, or "reconstruction_loss" when it has none.
 Objective = Callable[[nn.Module, torch.Tensor], dict[str, torch.Tensor]]
 
 
@@ -48,7 +49,8 @@ class Trainer:
     model : nn.Module
     objective : callable
         ``objective(model, x)`` returns a dict with a scalar ``"loss"`` to minimise and
-        the ``"reconstruction_loss"`` that validation reports.
+        the scalar that validation reports: the entry named by ``objective.monitor``,
+        or ``"reconstruction_loss"`` when the objective has no such attribute.
     optimizer : torch.optim.Optimizer
     batch_size, max_epochs : int
     generator : torch.Generator
@@ -139,13 +141,14 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, batch_size: int = 4096) -> float:
-        """Mean reconstruction loss over ``x`` in evaluation mode (no dropout, running
+        """Mean monitored loss over ``x`` in evaluation mode (no dropout, running
         batch-norm statistics), so the value does not depend on ``batch_size``."""
         self.model.eval()
+        monitor = getattr(self.objective, "monitor", "reconstruction_loss")
         total = torch.zeros((), device=x.device)
         for start in range(0, len(x), batch_size):
             batch = x[start : start + batch_size]
-            total += self.objective(self.model, batch)["reconstruction_loss"] * len(batch)
+            total += self.objective(self.model, batch)[monitor] * len(batch)
         return float(total / len(x))
 
     def _learning_rate(self) -> float:
