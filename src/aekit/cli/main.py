@@ -75,6 +75,23 @@ def _data_options(function: Any) -> Any:
     return function
 
 
+def _stream_options(function: Any) -> Any:
+    """Options that read DATA chunk by chunk; shared by every command that reads data."""
+    function = click.option(
+        "--chunk-size",
+        type=click.IntRange(min=1),
+        default=65_536,
+        show_default=True,
+        help="Rows read at a time with --stream.",
+    )(function)
+    function = click.option(
+        "--stream",
+        is_flag=True,
+        help="Read DATA (Parquet, CSV or .npy) in chunks, for data larger than memory.",
+    )(function)
+    return function
+
+
 # --- the command group --------------------------------------------------------------
 
 
@@ -85,6 +102,10 @@ def _data_options(function: Any) -> Any:
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """Autoencoders for tables and images: train, encode, reconstruct and score."""
+    from ..training.distributed import is_main_process
+
+    # Under torchrun only rank 0 logs and shows progress; the other ranks report errors only.
+    quiet = quiet or not is_main_process()
     level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="aekit: %(message)s", stream=sys.stderr, force=True)
     ctx.obj = {"verbose": 0 if quiet else 1 + min(verbose, 1)}
@@ -122,35 +143,94 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 @click.option("--seed", "random_state", type=click.IntRange(0, 2**32 - 1), default=None,
               help="Random seed; the same seed gives identical results on CPU.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help="Training arithmetic: bf16 autocast on CPU or GPU, fp16 on CUDA; weights stay fp32.")
+@click.option("--compile/--no-compile", "compile", default=False, show_default=True,
+              help="Train through torch.compile (one-off compilation, then fused kernels).")
+@click.option("--threads", "n_threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for training (default: PyTorch's, one per physical core).")
+@click.option("--shuffle-buffer", type=click.IntRange(min=1), default=65_536, show_default=True,
+              help="Rows held for shuffling with --stream.")
 @_data_options
+@_stream_options
 @click.pass_context
-def train(ctx: click.Context, data: Path | None, out: Path, image_size: Any, color_mode: str, **params: Any) -> None:
+def train(
+    ctx: click.Context,
+    data: Path | None,
+    out: Path,
+    image_size: Any,
+    color_mode: str,
+    stream: bool,
+    chunk_size: int,
+    shuffle_buffer: int,
+    **params: Any,
+) -> None:
     """Train an autoencoder on DATA and save it to --out.
 
     DATA is a CSV, Parquet, .npy, .npz or IDX file, or a folder of images or Parquet
-    files. Without DATA, aekit trains on the embedded 8 x 8 digits.
+    files. Without DATA, aekit trains on the embedded 8 x 8 digits. With --stream,
+    DATA is read in chunks and may be larger than memory.
+
+    Under 'torchrun --nproc-per-node N -m aekit train ...' the N processes train one
+    model with DistributedDataParallel; --batch-size stays the global batch, and only
+    rank 0 writes the model and metrics.
     """
     from .. import AutoEncoder
-    from ..data import read_data
     from ..reports import format_layer_table
+    from ..training.distributed import is_main_process
 
-    dataset = read_data(data, image_size=image_size, color_mode=color_mode)
-    click.echo(f"data: {dataset.source}: {dataset.describe()}")
-
+    training_data, source, n_samples = _training_data(data, image_size, color_mode, stream, chunk_size, shuffle_buffer)
     estimator = AutoEncoder(verbose=ctx.obj["verbose"], **params)
     started = time.perf_counter()
-    estimator.fit(dataset.X)
+    try:
+        estimator.fit(training_data)
+    finally:
+        _leave_process_group()
     seconds = time.perf_counter() - started
+    if not is_main_process():
+        return
 
     estimator.save(out)
-    metrics = _train_metrics(estimator, dataset, seconds)
+    n_samples = n_samples if n_samples is not None else estimator.metrics_["n_train"] + estimator.metrics_["n_val"]
+    metrics = _train_metrics(estimator, source, n_samples, seconds)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
     logger.info("network:\n%s", format_layer_table(estimator.model_, estimator.n_features_in_))
     _echo_train_summary(estimator, metrics, out)
 
 
-def _train_metrics(estimator: Any, dataset: Any, seconds: float) -> dict[str, Any]:
+def _training_data(
+    data: Path | None, image_size: Any, color_mode: str, stream: bool, chunk_size: int, shuffle_buffer: int
+) -> tuple[Any, str, int | None]:
+    """Return the data to fit (an array or a stream), its source and its row count if known."""
+    from ..data import read_data
+    from ..data import stream as open_stream
+    from ..training.distributed import is_main_process
+
+    if not stream:
+        dataset = read_data(data, image_size=image_size, color_mode=color_mode)
+        if is_main_process():
+            click.echo(f"data: {dataset.source}: {dataset.describe()}")
+        return dataset.X, dataset.source, dataset.n_samples
+
+    if data is None:
+        raise click.UsageError("--stream needs a DATA file (Parquet, CSV or .npy).")
+    source = open_stream(data, chunk_size=chunk_size, shuffle_buffer=shuffle_buffer)
+    if is_main_process():
+        rows = f"{source.n_rows} rows" if source.n_rows is not None else "rows counted while reading"
+        click.echo(f"data: {source.source}: streamed in chunks of {chunk_size}, {rows} x {source.n_features} columns")
+    return source, source.source, source.n_rows
+
+
+def _leave_process_group() -> None:
+    """Close the process group that distributed training opened, if any."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _train_metrics(estimator: Any, source: str, n_samples: int, seconds: float) -> dict[str, Any]:
     metrics = dict(estimator.metrics_)
     history = estimator.history_
     if metrics.get("val_mse") is not None and metrics.get("pca_val_mse"):
@@ -164,8 +244,8 @@ def _train_metrics(estimator: Any, dataset: Any, seconds: float) -> dict[str, An
             "latent_dim": estimator.latent_dim_,
             "hidden_dims": list(estimator.hidden_dims_),
             "seed": estimator.seed_,
-            "data": dataset.source,
-            "n_samples": dataset.n_samples,
+            "data": source,
+            "n_samples": n_samples,
         }
     )
     return metrics
@@ -194,11 +274,14 @@ def _echo_train_summary(estimator: Any, metrics: dict[str, Any], out: Path) -> N
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Output file: .csv, .parquet or .npy.")
 @_data_options
-def encode(model: Path, data: Path, out: Path, image_size: Any, color_mode: str) -> None:
+@_stream_options
+def encode(model: Path, data: Path, out: Path, image_size: Any, color_mode: str, stream: bool, chunk_size: int) -> None:
     """Write the latent code of each row of DATA, as columns z0, z1, ..."""
-    estimator, dataset = _load_model_and_data(model, data, out, image_size, color_mode)
-    codes = estimator.transform(dataset.X)
-    _write(pd.DataFrame(codes, columns=list(estimator.get_feature_names_out())), out, "latent codes")
+
+    def compute(estimator: Any, X: Any) -> pd.DataFrame:
+        return pd.DataFrame(estimator.transform(X), columns=list(estimator.get_feature_names_out()))
+
+    _run_inference(model, data, out, image_size, color_mode, stream, chunk_size, compute, "latent codes")
 
 
 @cli.command()
@@ -207,11 +290,17 @@ def encode(model: Path, data: Path, out: Path, image_size: Any, color_mode: str)
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Output file: .csv, .parquet or .npy.")
 @_data_options
-def reconstruct(model: Path, data: Path, out: Path, image_size: Any, color_mode: str) -> None:
+@_stream_options
+def reconstruct(
+    model: Path, data: Path, out: Path, image_size: Any, color_mode: str, stream: bool, chunk_size: int
+) -> None:
     """Write each row of DATA encoded and decoded, in the original units."""
-    estimator, dataset = _load_model_and_data(model, data, out, image_size, color_mode)
-    recon = estimator.reconstruct(dataset.X).reshape(dataset.n_samples, -1)
-    _write(pd.DataFrame(recon, columns=_feature_names(estimator, dataset)), out, "reconstructions")
+
+    def compute(estimator: Any, X: Any) -> pd.DataFrame:
+        recon = estimator.reconstruct(X).reshape(len(X), -1)
+        return pd.DataFrame(recon, columns=_feature_names(estimator, X))
+
+    _run_inference(model, data, out, image_size, color_mode, stream, chunk_size, compute, "reconstructions")
 
 
 @cli.command()
@@ -220,11 +309,14 @@ def reconstruct(model: Path, data: Path, out: Path, image_size: Any, color_mode:
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Output file: .csv, .parquet or .npy.")
 @_data_options
-def score(model: Path, data: Path, out: Path, image_size: Any, color_mode: str) -> None:
+@_stream_options
+def score(model: Path, data: Path, out: Path, image_size: Any, color_mode: str, stream: bool, chunk_size: int) -> None:
     """Write each row's reconstruction error (higher = less like the training data)."""
-    estimator, dataset = _load_model_and_data(model, data, out, image_size, color_mode)
-    errors = estimator.reconstruction_error(dataset.X)
-    _write(pd.DataFrame({"reconstruction_error": errors}), out, "reconstruction errors")
+
+    def compute(estimator: Any, X: Any) -> pd.DataFrame:
+        return pd.DataFrame({"reconstruction_error": estimator.reconstruction_error(X)})
+
+    _run_inference(model, data, out, image_size, color_mode, stream, chunk_size, compute, "reconstruction errors")
 
 
 @cli.command()
@@ -252,15 +344,37 @@ def info(model: Path) -> None:
 # --- helpers ------------------------------------------------------------------------
 
 
-def _load_model_and_data(model: Path, data: Path, out: Path, image_size: Any, color_mode: str) -> tuple[Any, Any]:
+def _run_inference(
+    model: Path,
+    data: Path,
+    out: Path,
+    image_size: Any,
+    color_mode: str,
+    stream: bool,
+    chunk_size: int,
+    compute: Any,
+    what: str,
+) -> None:
+    """Load MODEL, apply ``compute(estimator, X)`` to DATA and write the table it returns.
+
+    With ``stream``, DATA is read and the output written chunk by chunk.
+    """
     from .. import load
-    from ..data import read_data
+    from ..data import read_data, write_stream_results
+    from ..data import stream as open_stream
     from ..data.writers import check_output_path
 
     check_output_path(out)
     estimator = load(model)
-    dataset = read_data(data, image_size=image_size or _trained_image_size(estimator), color_mode=color_mode)
-    return estimator, dataset
+    if not stream:
+        dataset = read_data(data, image_size=image_size or _trained_image_size(estimator), color_mode=color_mode)
+        _write(compute(estimator, dataset.X), out, what)
+        return
+
+    names = getattr(estimator, "feature_names_in_", None)
+    source = open_stream(data, chunk_size=chunk_size, columns=None if names is None else list(names))
+    n_rows = write_stream_results(source, lambda rows: compute(estimator, rows), out)
+    click.echo(f"wrote {what} for {n_rows} rows to {out}")
 
 
 def _trained_image_size(estimator: Any) -> tuple[int, int] | None:
@@ -269,12 +383,12 @@ def _trained_image_size(estimator: Any) -> tuple[int, int] | None:
     return (int(shape[-2]), int(shape[-1])) if len(shape) == 3 else None
 
 
-def _feature_names(estimator: Any, dataset: Any) -> list[str]:
+def _feature_names(estimator: Any, X: Any) -> list[str]:
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None:
         return [str(name) for name in names]
-    if isinstance(dataset.X, pd.DataFrame):
-        return [str(column) for column in dataset.X.columns]
+    if isinstance(X, pd.DataFrame):
+        return [str(column) for column in X.columns]
     return [f"pixel_{i}" for i in range(estimator.n_features_in_)]
 
 

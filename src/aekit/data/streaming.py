@@ -20,14 +20,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..exceptions import ConfigError, DataError
 from .readers import COMPRESSION_SUFFIXES, CSV_SUFFIXES, PARQUET_SUFFIXES, _first_line, _is_number
 from .validation import column_label
+from .writers import ChunkedTableWriter
 
 logger = logging.getLogger(__name__)
 
@@ -284,8 +286,6 @@ class _CsvStream(TableStream):
     _splittable = False
 
     def __init__(self, path: Path, *, columns: list[str] | None, **options: int) -> None:
-        import pandas as pd
-
         super().__init__(**options)
         self.path = path
         self.source = str(path)
@@ -307,8 +307,6 @@ class _CsvStream(TableStream):
         return [_ReadUnit(0, 0, 0, None)]
 
     def _read(self, units: list[_ReadUnit]) -> Iterator[tuple[int, np.ndarray]]:
-        import pandas as pd
-
         from .validation import to_float_array
 
         names = self._file_columns if self.header is None else None
@@ -444,3 +442,18 @@ def rows_to_batches(rows: Iterator[np.ndarray], batch_size: int, *, keep_last: b
         n_pending = len(merged) - n_full
     if keep_last and n_pending >= 2:
         yield np.concatenate(pending)
+
+
+def write_stream_results(
+    source: TableStream, compute: Callable[[np.ndarray], pd.DataFrame], path: str | Path
+) -> int:
+    """Apply ``compute`` to each chunk of ``source`` and write the results chunk by chunk.
+
+    ``compute`` maps float32 rows of shape (n, n_features) to a DataFrame of n rows,
+    such as latent codes or scores. Output goes through :class:`ChunkedTableWriter`,
+    so memory stays bounded by the chunk size. Returns the number of rows written.
+    """
+    with ChunkedTableWriter(path) as writer:
+        for _, rows in source.chunks():
+            writer.write(compute(rows.reshape(len(rows), *source.sample_shape)))
+    return writer.n_rows
