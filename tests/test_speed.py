@@ -136,7 +136,7 @@ def test_fused_adam_matches_foreach_and_repeats():
         torch.testing.assert_close(a, c, rtol=1e-4, atol=1e-5)
 
 
-def test_bf16_training_on_cpu_falls_and_keeps_fp32_weights(table, monkeypatch):
+def test_bf16_training_on_cpu(table, monkeypatch):
     monkeypatch.setattr(_device, "cpu_has_native_bf16", lambda: True)
     ae = AutoEncoder(**small_params(max_epochs=30, precision="bf16")).fit(table)
     losses = ae.history_.train_loss
@@ -221,3 +221,29 @@ def test_sync_batchnorm_reverts_to_plain_layers():
     assert not any(isinstance(m, nn.SyncBatchNorm) for m in model.modules())
     assert sum(isinstance(m, nn.BatchNorm1d) for m in model.modules()) == 2
     assert all(a is b for a, b in zip(model.parameters(), parameters))
+
+
+def test_save_on_other_ranks_writes_nothing(table, tmp_path, monkeypatch):
+    ae = AutoEncoder(**small_params(max_epochs=2)).fit(table)
+    monkeypatch.setenv("RANK", "1")
+    ae.save(tmp_path / "rank1")
+    assert not (tmp_path / "rank1").exists()
+    monkeypatch.setenv("RANK", "0")
+    ae.save(tmp_path / "rank0")
+    assert (tmp_path / "rank0" / "model.safetensors").is_file()
+
+
+def test_host_batches_match_device_batches(monkeypatch):
+    # Data kept on the host for a CUDA model: the batches gathered on the host must
+    # equal those sliced on the device. The copy itself is patched out (no GPU in CI).
+    from aekit.training import batches
+
+    monkeypatch.setattr(batches, "to_device", lambda batch, device: batch)
+    x = torch.randn(50, 3, generator=torch.Generator().manual_seed(0))
+    on_device = TensorBatches(x, 16, torch.Generator().manual_seed(1), CPU)
+    on_host = TensorBatches(x, 16, torch.Generator().manual_seed(1), CUDA)
+    pairs = list(zip(on_device.epoch_batches(1), on_host.epoch_batches(1)))
+    assert len(pairs) == 4
+    for (expected, _), (gathered, weight) in pairs:
+        assert torch.equal(gathered, expected)
+        assert weight == 1.0

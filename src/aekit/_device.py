@@ -56,7 +56,7 @@ PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 
 @dataclasses.dataclass(frozen=True)
 class AmpSettings:
-    """How training steps run for a ``precision`` on a device.
+    """Autocast and gradient-scaler settings of a ``precision`` on a device.
 
     ``autocast_dtype`` is ``None`` for plain fp32. Weights, gradients and optimizer
     state stay fp32 in every case (autocast only lowers the matrix products), so the
@@ -111,7 +111,7 @@ def amp_settings(precision: str, device: torch.device) -> AmpSettings:
 
 
 def cpu_has_native_bf16() -> bool:
-    """Whether oneDNN reports native bf16 matrix instructions on this CPU."""
+    """Return whether oneDNN reports native bf16 matrix instructions on this CPU."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -119,7 +119,7 @@ def cpu_has_native_bf16() -> bool:
 
 
 def should_pin_memory(device: torch.device) -> bool:
-    """Whether host batches bound for ``device`` go through page-locked memory.
+    """Return whether host batches bound for ``device`` go through page-locked memory.
 
     Pinned pages let a CUDA copy run asynchronously (``non_blocking=True``) and overlap
     the previous step's kernels; for CPU and MPS, pinning would only add a copy.
@@ -149,7 +149,7 @@ DEVICE_DATA_SHARE = 0.5
 
 
 def keep_data_on_host(n_bytes: int, device: torch.device, free_bytes: int | None = None) -> bool:
-    """Whether training data of ``n_bytes`` stays in host memory and moves batch by batch.
+    """Return whether training data of ``n_bytes`` stays in host memory and moves by batch.
 
     On the CPU the data is already where the model is. On CUDA, data larger than
     ``DEVICE_DATA_SHARE`` of the free device memory (``free_bytes``, read from the

@@ -115,9 +115,10 @@ class RunningStats:
     chunk by chunk in float64.
 
     Chunks and partial results merge with the parallel update of Chan, Golub & LeVeque,
-    "Algorithms for computing the sample variance", The American Statistician 37 (1983),
-    which is exact in exact arithmetic and stable in floating point, so a one-pass fit
-    over a stream gives the same statistics as a fit over the whole array.
+    "Algorithms for computing the sample variance", The American Statistician 37 (1983).
+    It is exact in exact arithmetic and stable in floating point, so a one-pass fit
+    over a stream gives the same statistics as a fit over the whole array, up to
+    rounding.
     """
 
     def __init__(self, n_features: int) -> None:

@@ -1,8 +1,8 @@
 """Streams over data sets larger than memory: Parquet, CSV and ``.npy`` read chunk by chunk.
 
-Training and inference on a stream hold at most one chunk, one shuffle buffer and
-the bounded samples kept for metrics, plus one Parquet row group while it is read,
-so peak memory depends on those sizes and not on the number of rows.
+Training and inference on a stream keep at most one chunk, one shuffle buffer, the
+bounded samples kept for metrics and one Parquet row group in memory. Peak memory
+therefore depends on those sizes and not on the number of rows.
 
 - Parquet files and folders are read row group by row group (``pyarrow.parquet``);
   each epoch visits a process's row groups in a new seeded order.
@@ -233,7 +233,7 @@ class _ParquetStream(TableStream):
         self.source = str(path)
         self.files = sorted(p for p in path.rglob("*") if p.suffix.lower() in PARQUET_SUFFIXES) if path.is_dir() else [path]
         if not self.files:
-            raise DataError(f"folder '{path}' holds no Parquet files (.parquet, .pq).")
+            raise DataError(f"folder '{path}' contains no Parquet files (.parquet, .pq); pass a folder of Parquet files.")
         try:
             self._metadata = [pq.ParquetFile(file).metadata for file in self.files]
             schema = pq.ParquetFile(self.files[0]).schema_arrow
@@ -254,7 +254,7 @@ class _ParquetStream(TableStream):
         self.sample_shape = (len(self.columns),)
         self.n_rows = sum(metadata.num_rows for metadata in self._metadata)
         if self.n_rows == 0:
-            raise DataError(f"'{path}' holds no rows; it needs at least one.")
+            raise DataError(f"'{path}' contains no rows; it needs at least one.")
 
     def _units(self) -> list[_ReadUnit]:
         units, start = [], 0
@@ -344,8 +344,8 @@ def validation_mask(row_indices: np.ndarray, seed: int, fraction: float) -> np.n
     """Return True for the rows that belong to the validation split.
 
     Each row's membership is a seeded hash of its global index (SplitMix64, Steele,
-    Lea & Flood, OOPSLA 2014), so it does not depend on chunk sizes, read order or the
-    number of processes, and about ``fraction`` of the rows are chosen.
+    Lea & Flood, OOPSLA 2014). It therefore does not depend on chunk sizes, read order
+    or the number of processes. About ``fraction`` of the rows are chosen.
     """
     if fraction <= 0:
         return np.zeros(len(row_indices), dtype=bool)
@@ -362,7 +362,7 @@ class ShuffleBuffer:
 
     The buffer fills to ``capacity`` rows; after that every incoming row replaces a
     uniformly chosen buffered row, which leaves. :meth:`flush` returns the rest in
-    random order. The buffer never holds more than ``capacity`` rows.
+    random order. The buffer never contains more than ``capacity`` rows.
     """
 
     def __init__(self, capacity: int, n_features: int, rng: np.random.Generator) -> None:

@@ -43,10 +43,10 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
 class ChunkedTableWriter:
     """Write a result table chunk by chunk, so output of any length needs one chunk of memory.
 
-    The extension picks the format, as in :func:`write_table`: CSV (header once, then
-    rows appended), Parquet (one row group per chunk, via ``pyarrow.parquet.ParquetWriter``)
-    or ``.npy`` (values only; the header's row count is rewritten when the writer
-    closes). Output goes to a temporary file beside ``path`` that replaces ``path``
+    The extension picks the format, as in :func:`write_table`. CSV gets the header
+    once, then rows appended. Parquet gets one row group per chunk, through
+    ``pyarrow.parquet.ParquetWriter``. ``.npy`` gets the values only, and the writer
+    rewrites the header's row count when it closes. Output goes to a temporary file beside ``path`` that replaces ``path``
     only when every chunk is written, so a failed run never leaves a truncated file.
 
     Examples

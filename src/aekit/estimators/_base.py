@@ -30,8 +30,10 @@ from ..training import EarlyStopping, EpochLogger, ProgressBar, Trainer
 from ..training.callbacks import Callback
 from ..training.distributed import (
     DistributedContext,
+    is_main_process,
     launched_distributed,
     local_device,
+    process_rank,
     revert_sync_batchnorm,
     setup_distributed,
 )
@@ -65,9 +67,10 @@ class BaseAutoEncoder(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features), or an image array
-            of shape (n_samples, channels, height, width)
-            Training data. Only numeric columns are accepted.
+        X : array-like or DataFrame of shape (n_samples, n_features), an image array
+            of shape (n_samples, channels, height, width), or a TableStream
+            Training data. Only numeric columns are accepted. A stream from
+            :func:`aekit.data.stream` trains on a file larger than memory, chunk by chunk.
         y : ignored
             Present for scikit-learn compatibility.
 
@@ -401,9 +404,16 @@ class BaseAutoEncoder(BaseEstimator):
         """Restore fitted attributes that only a subclass has, when loading a model file."""
 
     def save(self, path: str) -> None:
-        """Write the fitted estimator to the folder ``path`` (safetensors weights + JSON)."""
+        """Write the fitted estimator to the folder ``path`` (safetensors weights + JSON).
+
+        In a distributed run every process has the same model, and only rank 0
+        writes it. On the other ranks ``save`` does nothing.
+        """
         from ..serialization import save_estimator
 
+        if not is_main_process():
+            logger.debug("rank %d skips save(%r): rank 0 writes the model", process_rank(), path)
+            return
         save_estimator(self, path)
 
 

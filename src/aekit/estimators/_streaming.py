@@ -2,7 +2,7 @@
 
 One survey pass over the stream fits the scaler (exact mean and variance by Chan's
 parallel update, minimum and maximum), counts the rows of each split and keeps
-uniform samples of them; every epoch then reads the stream again through a shuffle
+uniform samples of them. Every epoch then reads the stream again through a shuffle
 buffer. Validation, the metrics and the PCA baseline use the samples, so their cost
 does not grow with the data.
 """
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class StreamSurvey:
-    """What one pass over this rank's share of a stream found."""
+    """Statistics, counts and samples from one pass over this rank's share of a stream."""
 
     stats: RunningStats
     n_train: int
@@ -72,8 +72,8 @@ class StreamBatches:
     batches of this rank's share of the global batch.
 
     On several ranks, each epoch runs exactly ``steps_per_epoch`` steps on every rank,
-    because DistributedDataParallel needs every rank in every step; the rows of a
-    rank's shard beyond that are left out of the epoch.
+    because DistributedDataParallel needs every rank in every step. Rows of a rank's
+    shard beyond that are left out of the epoch.
     """
 
     def __init__(
@@ -156,7 +156,8 @@ def fit_stream(estimator: BaseAutoEncoder, stream: TableStream) -> BaseAutoEncod
     sample_shape = None if model.flat_input else input_shape
     steps = None
     if context is not None:
-        rank_batch = context.rank_rows(training.batch_size)[1] - context.rank_rows(training.batch_size)[0]
+        first, stop = context.rank_rows(training.batch_size)
+        rank_batch = stop - first
         steps = context.all_reduce_min(survey.n_train // rank_batch, device)
         if steps == 0:
             raise DataError(

@@ -17,7 +17,7 @@ from .._device import should_pin_memory, to_device
 
 
 class BatchSource(Protocol):
-    """What the trainer iterates over: an epoch's worth of device batches."""
+    """A source of training batches: each epoch, device batches and their loss weights."""
 
     def epoch_batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, float]]: ...
 
@@ -43,7 +43,7 @@ class TensorBatches:
 
     Each epoch draws one permutation from ``generator``. On several ranks every rank
     draws the same permutation and keeps its own contiguous share of each global batch
-    of ``batch_size`` rows, as ``DistributedSampler`` does, so a global batch holds the
+    of ``batch_size`` rows, as ``DistributedSampler`` does, so a global batch contains the
     same rows as on one process.
 
     When ``x`` is on the training device, the epoch's rows are gathered once and the

@@ -2,7 +2,7 @@
 
 aekit trains on several processes with PyTorch's own engine: ``torchrun`` starts one
 process per device and sets ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``
-and ``MASTER_PORT``; each process wraps the model in ``DistributedDataParallel``,
+and ``MASTER_PORT``. Each process wraps the model in ``DistributedDataParallel``,
 which averages gradients over the processes after every backward pass. The gloo
 backend runs on CPUs and NCCL on CUDA GPUs.
 """
@@ -85,7 +85,7 @@ class DistributedContext:
 
 
 def launched_distributed() -> bool:
-    """Whether this process was started as one of several (by ``torchrun`` or a process group)."""
+    """Return whether this process is one of several, started by ``torchrun`` or in a process group."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size() > 1
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -99,7 +99,7 @@ def process_rank() -> int:
 
 
 def is_main_process() -> bool:
-    """Whether this process writes files and logs: rank 0, or the only process."""
+    """Return whether this process writes files and logs: rank 0, or the only process."""
     return process_rank() == 0
 
 
