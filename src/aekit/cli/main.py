@@ -400,7 +400,11 @@ def _write(frame: pd.DataFrame, out: Path, what: str) -> None:
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-    click.echo(f"aekit: warning: {message}", err=True)
+    from ..training.distributed import is_main_process
+
+    # Every rank of a distributed run sees the same warnings; rank 0 reports them once.
+    if is_main_process():
+        click.echo(f"aekit: warning: {message}", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:

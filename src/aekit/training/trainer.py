@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["Objective", "Trainer", "batch_bounds"]
 
+# Step losses recorded between two stacks into one tensor (see train_one_epoch).
+_STACK_STEPS = 256
+
 # An objective maps (model, clean batch) to named loss tensors; "loss" is minimised and
 # "reconstruction_loss" is what validation and early stopping monitor.
 Objective = Callable[[nn.Module, torch.Tensor], dict[str, torch.Tensor]]
@@ -158,22 +161,28 @@ class Trainer:
     def train_one_epoch(self, source: BatchSource, epoch: int) -> float:
         """Run one pass over ``source``; return the row-weighted mean loss over every rank."""
         self.train_model.train()
-        # Step losses go into one preallocated device tensor (doubled when a stream runs
-        # past it): a list of small tensors would fragment host memory over long epochs.
-        step_losses = torch.empty(len(source) if hasattr(source, "__len__") else 1024, device=self.device)
+        # Step losses are stacked into one tensor every _STACK_STEPS steps: appending to
+        # a list is the cheapest per-step record, and stacking keeps few small tensors
+        # alive, which would otherwise fragment host memory over a long streamed epoch.
+        recent: list[torch.Tensor] = []
+        stacked: list[torch.Tensor] = []
         step_rows: list[int] = []
 
         for batch, (x, loss_weight) in enumerate(source.epoch_batches(epoch)):
             with self.amp.autocast():
                 loss = self.objective(self.train_model, x)["loss"]
             self._step(loss if loss_weight == 1.0 else loss * loss_weight)
-            if batch == len(step_losses):
-                step_losses = torch.cat([step_losses, torch.empty_like(step_losses)])
-            step_losses[batch] = loss.detach()
+            recent.append(loss.detach())
             step_rows.append(len(x))
-            self._call("on_batch_end", batch, step_losses[batch])
+            self._call("on_batch_end", batch, recent[-1])
+            if len(recent) == _STACK_STEPS:
+                stacked.append(torch.stack(recent))
+                recent.clear()
 
-        return self._epoch_mean(step_losses[: len(step_rows)], step_rows, epoch)
+        if recent:
+            stacked.append(torch.stack(recent))
+        losses = torch.cat(stacked) if stacked else torch.zeros(0, device=self.device)
+        return self._epoch_mean(losses.float(), step_rows, epoch)
 
     def _step(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
