@@ -347,3 +347,20 @@ def test_network_drawing_of_conv_and_vae(digits):
     labels = [text.get_text() for text in plot.network(vae).axes[0].texts]
     assert "latent code\n3 units" in labels
     assert not any(label.startswith("logvar_head") for label in labels)
+
+
+def test_vae_history_records_kl_per_epoch(digits):
+    import warnings
+
+    images, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", aekit.AekitWarning)
+        vae = aekit.VariationalAutoEncoder(latent_dim=3, max_epochs=4, early_stopping=False, random_state=0).fit(images)
+    extra = vae.history_.extra
+    assert sorted(extra) == ["kl_divergence", "reconstruction_loss"]
+    assert len(extra["kl_divergence"]) == 4
+    assert all(value >= 0 for value in extra["kl_divergence"])
+    figure = plot.loss_curves(vae)
+    titles = [axis.get_title() for axis in figure.axes]
+    assert "Kl divergence" in titles
+    np.testing.assert_allclose(figure.axes[titles.index("Kl divergence")].lines[0].get_ydata(), extra["kl_divergence"])

@@ -41,8 +41,19 @@ def reconstruction_error(x_recon: torch.Tensor, x: torch.Tensor, loss: str = "ms
 
 
 def reconstruction_loss(x_recon: torch.Tensor, x: torch.Tensor, loss: str = "mse") -> torch.Tensor:
-    """Mean reconstruction error over the batch: the scalar that training minimises."""
-    return reconstruction_error(x_recon, x, loss).mean()
+    """Mean reconstruction error over the batch: the scalar that training minimises.
+
+    Every sample has the same number of features, so the mean of the per-sample means
+    is the mean over all elements, which one fused loss kernel computes (forward and
+    backward) in place of the four kernels of :func:`reconstruction_error`.
+    """
+    if loss == "mse":
+        return F.mse_loss(x_recon, x)
+    if loss == "bce":
+        # CUDA autocast rejects binary_cross_entropy as unsafe in fp16, so it runs in fp32.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return F.binary_cross_entropy(x_recon.float(), x.float().clamp(0, 1))
+    raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
 
 
 # --- variational terms --------------------------------------------------------------

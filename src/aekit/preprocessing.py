@@ -108,3 +108,74 @@ def _replace_tiny_scales(scale: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """
     tiny = 10 * np.finfo(np.float32).eps * np.maximum(np.abs(offset), 1.0)
     return np.where(scale < tiny, 1.0, scale)
+
+
+class RunningStats:
+    """Per-feature count, mean, sum of squared deviations, minimum and maximum, updated
+    chunk by chunk in float64.
+
+    Chunks and partial results merge with the parallel update of Chan, Golub & LeVeque,
+    "Algorithms for computing the sample variance", The American Statistician 37 (1983).
+    It is exact in exact arithmetic and stable in floating point, so a one-pass fit
+    over a stream gives the same statistics as a fit over the whole array, up to
+    rounding.
+    """
+
+    def __init__(self, n_features: int) -> None:
+        self.count = 0
+        self.mean = np.zeros(n_features)
+        self.m2 = np.zeros(n_features)
+        self.minimum = np.full(n_features, np.inf)
+        self.maximum = np.full(n_features, -np.inf)
+
+    def update(self, X: np.ndarray) -> RunningStats:
+        """Add the rows of ``X`` (n_samples, n_features)."""
+        if len(X) == 0:
+            return self
+        values = X.astype(np.float64, copy=False)
+        chunk = RunningStats(values.shape[1])
+        chunk.count = len(values)
+        chunk.mean = values.mean(axis=0)
+        chunk.m2 = np.square(values - chunk.mean).sum(axis=0)
+        chunk.minimum = values.min(axis=0)
+        chunk.maximum = values.max(axis=0)
+        return self.merge(chunk)
+
+    def merge(self, other: RunningStats) -> RunningStats:
+        """Fold ``other``'s rows into these statistics (Chan's pairwise update)."""
+        if other.count == 0:
+            return self
+        total = self.count + other.count
+        delta = other.mean - self.mean
+        self.mean = self.mean + delta * (other.count / total)
+        self.m2 = self.m2 + other.m2 + np.square(delta) * (self.count * other.count / total)
+        self.count = total
+        self.minimum = np.minimum(self.minimum, other.minimum)
+        self.maximum = np.maximum(self.maximum, other.maximum)
+        return self
+
+    @property
+    def std(self) -> np.ndarray:
+        """Population standard deviation (``ddof=0``), as ``numpy.std`` computes by default."""
+        return np.sqrt(self.m2 / max(self.count, 1))
+
+    def to_scaler(self, kind: str) -> Scaler:
+        """Return the fitted :class:`Scaler` of ``kind`` that these rows define."""
+        if self.count == 0:
+            raise ValueError("cannot fit a scaler on 0 rows.")
+        n_features = len(self.mean)
+        if kind == "standard":
+            offset, scale = self.mean, self.std
+        elif kind == "minmax":
+            offset, scale = self.minimum, self.maximum - self.minimum
+        elif kind == "global-minmax":
+            low, high = float(self.minimum.min()), float(self.maximum.max())
+            offset, scale = np.full(n_features, low), np.full(n_features, high - low)
+        elif kind == "none":
+            offset, scale = np.zeros(n_features), np.ones(n_features)
+        else:
+            raise ValueError(f"scaling must be one of {SCALINGS}, got {kind!r}.")
+        scaler = Scaler(kind)
+        scaler.offset_ = offset.astype(np.float32)
+        scaler.scale_ = _replace_tiny_scales(scale, offset).astype(np.float32)
+        return scaler

@@ -7,6 +7,7 @@ User mistakes end with one line on stderr (``aekit: error: ...``) and exit statu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -122,6 +123,23 @@ def _given(ctx: click.Context, name: str) -> bool:
     return ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)
 
 
+def _stream_options(function: Any) -> Any:
+    """Options that read DATA chunk by chunk; shared by every command that reads data."""
+    function = click.option(
+        "--chunk-size",
+        type=click.IntRange(min=1),
+        default=65_536,
+        show_default=True,
+        help="Rows read at a time with --stream.",
+    )(function)
+    function = click.option(
+        "--stream",
+        is_flag=True,
+        help="Read DATA (Parquet, CSV or .npy) in chunks, for data larger than memory.",
+    )(function)
+    return function
+
+
 # --- the command group --------------------------------------------------------------
 
 
@@ -132,6 +150,10 @@ def _given(ctx: click.Context, name: str) -> bool:
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """Autoencoders for tables and images: train, encode, reconstruct and score."""
+    from ..training.distributed import is_main_process
+
+    # Under torchrun only rank 0 logs and shows progress; the other ranks report errors only.
+    quiet = quiet or not is_main_process()
     level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="aekit: %(message)s", stream=sys.stderr, force=True)
     ctx.obj = {"verbose": 0 if quiet else 1 + min(verbose, 1)}
@@ -175,7 +197,16 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
               help="Also write TensorBoard logs (losses, learning rate, reconstructions) to this folder.")
 @model_options
 @_detector_options
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help="Training arithmetic: bf16 autocast on CPU or GPU, fp16 on CUDA; weights stay fp32.")
+@click.option("--compile/--no-compile", "compile", default=False, show_default=True,
+              help="Train through torch.compile (one-off compilation, then fused kernels).")
+@click.option("--threads", "n_threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for training (default: PyTorch's, one per physical core).")
+@click.option("--shuffle-buffer", type=click.IntRange(min=1), default=65_536, show_default=True,
+              help="Rows held for shuffling with --stream.")
 @_data_options
+@_stream_options
 @click.pass_context
 def train(
     ctx: click.Context,
@@ -185,43 +216,60 @@ def train(
     color_mode: str,
     report: bool,
     tensorboard_dir: Path | None,
+    stream: bool,
+    chunk_size: int,
+    shuffle_buffer: int,
     **params: Any,
 ) -> None:
     """Train an autoencoder on DATA and save it to --out.
 
     DATA is a CSV, Parquet, .npy, .npz or IDX file, or a folder of images or Parquet
-    files. Without DATA, aekit trains on the embedded 8 x 8 digits. With --detector,
-    the model is an anomaly detector for 'aekit detect'; options not given then take
-    the detector's defaults instead of those shown here.
+    files. Without DATA, aekit trains on the embedded 8 x 8 digits. With --stream,
+    DATA is read in chunks and may be larger than memory. With --detector, the model
+    is an anomaly detector for 'aekit detect'; options not given then take the
+    detector's defaults instead of those shown here.
+
+    Under 'torchrun --nproc-per-node N -m aekit train ...' the N processes train one
+    model with DistributedDataParallel; --batch-size stays the global batch, and only
+    rank 0 writes the model and metrics.
     """
-    from ..data import read_data
     from ..reports import format_layer_table
+    from ..training.distributed import is_main_process
 
     detector_params = {name: params.pop(name) for name in DETECTOR_OPTIONS}
     use_detector = params.pop("detector")
     _check_detector_options(ctx, use_detector)
+    if use_detector and stream:
+        raise click.UsageError("--detector trains on data in memory; drop --stream or train a plain autoencoder.")
 
-    dataset = read_data(data, image_size=image_size, color_mode=color_mode)
-    click.echo(f"data: {dataset.source}: {dataset.describe()}")
-
+    training = _training_data(data, image_size, color_mode, stream, chunk_size, shuffle_buffer)
     callbacks = []
     if tensorboard_dir is not None:
         from ..training import TensorBoardLogger
 
-        callbacks.append(TensorBoardLogger(tensorboard_dir, image_shape=dataset.X.shape[1:] if dataset.is_image else None))
+        image_shape = training.sample_shape if len(training.sample_shape) > 1 else None
+        callbacks.append(TensorBoardLogger(tensorboard_dir, image_shape=image_shape))
     # The report's timeline shows a few inputs reconstructed as training goes on.
     recording = {"timeline": REPORT_TIMELINE_INPUTS if report else 0, "callbacks": callbacks or None}
     if use_detector:
-        estimator = _build_detector(ctx, dataset, params, detector_params, recording)
+        estimator = _build_detector(ctx, training.n_samples, params, detector_params, recording)
     else:
         estimator = build_estimator(ctx, params, verbose=ctx.obj["verbose"], **recording)
     started = time.perf_counter()
-    estimator.fit(dataset.X)
+    try:
+        estimator.fit(training.X)
+    finally:
+        _leave_process_group()
     seconds = time.perf_counter() - started
+    if not is_main_process():
+        return
 
     estimator.save(out)
     autoencoder = getattr(estimator, "estimator_", estimator)
-    metrics = _train_metrics(autoencoder, dataset, seconds)
+    n_samples = training.n_samples
+    if n_samples is None:
+        n_samples = autoencoder.metrics_["n_train"] + autoencoder.metrics_["n_val"]
+    metrics = _train_metrics(autoencoder, training.source, n_samples, seconds)
     if use_detector:
         metrics["detector"] = _detector_metrics(estimator)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
@@ -231,14 +279,15 @@ def train(
     if report:
         from ..reports import write_report
 
-        path = write_report(estimator, out / "report", dataset.X, labels=dataset.labels,
-                            data_description=f"{dataset.source}: {dataset.describe()}")
+        # A streamed data set is not in memory, so its report shows the model without data.
+        path = write_report(estimator, out / "report", None if stream else training.X, labels=training.labels,
+                            data_description=training.description)
         click.echo(f"report written to {path}")
 
 
 def _build_detector(
     ctx: click.Context,
-    dataset: Any,
+    n_samples: int,
     params: dict[str, Any],
     detector_params: dict[str, Any],
     recording: dict[str, Any],
@@ -249,7 +298,7 @@ def _build_detector(
     from ..estimators.anomaly import detector_defaults
 
     batch_size = params["batch_size"] if _given(ctx, "batch_size") else None
-    for name, value in detector_defaults(dataset.n_samples, batch_size).items():
+    for name, value in detector_defaults(n_samples, batch_size).items():
         if not _given(ctx, name):
             params[name] = value
     seed = params["random_state"]
@@ -299,7 +348,53 @@ def _check_table_output(out: Path) -> None:
         raise click.UsageError(f"output file '{out}' is .npy, which cannot hold feature names; use .csv or .parquet.")
 
 
-def _train_metrics(estimator: Any, dataset: Any, seconds: float) -> dict[str, Any]:
+@dataclasses.dataclass
+class TrainingData:
+    """What ``aekit train`` fits on: an array or a stream, and what is known about it."""
+
+    X: Any
+    source: str
+    description: str
+    sample_shape: tuple[int, ...]
+    n_samples: int | None
+    labels: Any = None
+
+
+def _training_data(
+    data: Path | None, image_size: Any, color_mode: str, stream: bool, chunk_size: int, shuffle_buffer: int
+) -> TrainingData:
+    """Read or open DATA: in memory, or as a stream with ``stream``."""
+    from ..data import read_data
+    from ..data import stream as open_stream
+    from ..training.distributed import is_main_process
+
+    if not stream:
+        dataset = read_data(data, image_size=image_size, color_mode=color_mode)
+        description = f"{dataset.source}: {dataset.describe()}"
+        if is_main_process():
+            click.echo(f"data: {description}")
+        return TrainingData(dataset.X, dataset.source, description, tuple(dataset.X.shape[1:]),
+                            dataset.n_samples, dataset.labels)
+
+    if data is None:
+        raise click.UsageError("--stream needs a DATA file (Parquet, CSV or .npy).")
+    source = open_stream(data, chunk_size=chunk_size, shuffle_buffer=shuffle_buffer)
+    rows = f"{source.n_rows} rows" if source.n_rows is not None else "rows counted while reading"
+    description = f"{source.source}: streamed in chunks of {chunk_size}, {rows} x {source.n_features} columns"
+    if is_main_process():
+        click.echo(f"data: {description}")
+    return TrainingData(source, source.source, description, tuple(source.sample_shape), source.n_rows)
+
+
+def _leave_process_group() -> None:
+    """Close the process group that distributed training opened, if any."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _train_metrics(estimator: Any, source: str, n_samples: int, seconds: float) -> dict[str, Any]:
     metrics = dict(estimator.metrics_)
     history = estimator.history_
     if metrics.get("val_mse") is not None and metrics.get("pca_val_mse"):
@@ -313,8 +408,8 @@ def _train_metrics(estimator: Any, dataset: Any, seconds: float) -> dict[str, An
             "model": estimator.model_.name,
             "latent_dim": estimator.latent_dim_,
             "seed": estimator.seed_,
-            "data": dataset.source,
-            "n_samples": dataset.n_samples,
+            "data": source,
+            "n_samples": n_samples,
         }
     )
     for name in ("hidden_dims", "channels"):
@@ -372,12 +467,15 @@ def _variational_line(metrics: dict[str, Any], latent_dim: int) -> str:
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Output file: .csv, .parquet or .npy.")
 @_data_options
-def encode(model: Path, data: Path, out: Path, image_size: Any, color_mode: str) -> None:
+@_stream_options
+def encode(model: Path, data: Path, out: Path, image_size: Any, color_mode: str, stream: bool, chunk_size: int) -> None:
     """Write the latent code of each row of DATA, as columns z0, z1, ..."""
-    estimator, dataset = _load_model_and_data(model, data, out, image_size, color_mode)
-    estimator = _autoencoder(estimator)
-    codes = estimator.transform(dataset.X)
-    _write(pd.DataFrame(codes, columns=list(estimator.get_feature_names_out())), out, "latent codes")
+
+    def compute(estimator: Any, X: Any) -> pd.DataFrame:
+        autoencoder = _autoencoder(estimator)
+        return pd.DataFrame(autoencoder.transform(X), columns=list(autoencoder.get_feature_names_out()))
+
+    _run_inference(model, data, out, image_size, color_mode, stream, chunk_size, compute, "latent codes")
 
 
 @cli.command()
@@ -386,12 +484,18 @@ def encode(model: Path, data: Path, out: Path, image_size: Any, color_mode: str)
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Output file: .csv, .parquet or .npy.")
 @_data_options
-def reconstruct(model: Path, data: Path, out: Path, image_size: Any, color_mode: str) -> None:
+@_stream_options
+def reconstruct(
+    model: Path, data: Path, out: Path, image_size: Any, color_mode: str, stream: bool, chunk_size: int
+) -> None:
     """Write each row of DATA encoded and decoded, in the original units."""
-    estimator, dataset = _load_model_and_data(model, data, out, image_size, color_mode)
-    estimator = _autoencoder(estimator)
-    recon = estimator.reconstruct(dataset.X).reshape(dataset.n_samples, -1)
-    _write(pd.DataFrame(recon, columns=_feature_names(estimator, dataset)), out, "reconstructions")
+
+    def compute(estimator: Any, X: Any) -> pd.DataFrame:
+        autoencoder = _autoencoder(estimator)
+        recon = autoencoder.reconstruct(X).reshape(len(X), -1)
+        return pd.DataFrame(recon, columns=_feature_names(autoencoder, X))
+
+    _run_inference(model, data, out, image_size, color_mode, stream, chunk_size, compute, "reconstructions")
 
 
 @cli.command()
@@ -400,15 +504,22 @@ def reconstruct(model: Path, data: Path, out: Path, image_size: Any, color_mode:
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Output file: .csv, .parquet or .npy.")
 @_data_options
-def denoise(model: Path, data: Path, out: Path, image_size: Any, color_mode: str) -> None:
+@_stream_options
+def denoise(
+    model: Path, data: Path, out: Path, image_size: Any, color_mode: str, stream: bool, chunk_size: int
+) -> None:
     """Write clean reconstructions of the noisy rows of DATA, in the original units.
 
     Use a model trained with input noise (--model denoising, or --noise on any model).
     Other models only reconstruct their input, so aekit warns about them.
     """
-    estimator, dataset = _load_model_and_data(model, data, out, image_size, color_mode)
-    clean = estimator.denoise(dataset.X).reshape(dataset.n_samples, -1)
-    _write(pd.DataFrame(clean, columns=_feature_names(estimator, dataset)), out, "denoised rows")
+
+    def compute(estimator: Any, X: Any) -> pd.DataFrame:
+        autoencoder = _autoencoder(estimator)
+        clean = autoencoder.denoise(X).reshape(len(X), -1)
+        return pd.DataFrame(clean, columns=_feature_names(autoencoder, X))
+
+    _run_inference(model, data, out, image_size, color_mode, stream, chunk_size, compute, "denoised rows")
 
 
 @cli.command()
@@ -417,11 +528,14 @@ def denoise(model: Path, data: Path, out: Path, image_size: Any, color_mode: str
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Output file: .csv, .parquet or .npy.")
 @_data_options
-def score(model: Path, data: Path, out: Path, image_size: Any, color_mode: str) -> None:
+@_stream_options
+def score(model: Path, data: Path, out: Path, image_size: Any, color_mode: str, stream: bool, chunk_size: int) -> None:
     """Write each row's reconstruction error (higher = less like the training data)."""
-    estimator, dataset = _load_model_and_data(model, data, out, image_size, color_mode)
-    errors = estimator.reconstruction_error(dataset.X)
-    _write(pd.DataFrame({"reconstruction_error": errors}), out, "reconstruction errors")
+
+    def compute(estimator: Any, X: Any) -> pd.DataFrame:
+        return pd.DataFrame({"reconstruction_error": estimator.reconstruction_error(X)})
+
+    _run_inference(model, data, out, image_size, color_mode, stream, chunk_size, compute, "reconstruction errors")
 
 
 @cli.command()
@@ -595,15 +709,37 @@ def info(model: Path) -> None:
 # --- helpers ------------------------------------------------------------------------
 
 
-def _load_model_and_data(model: Path, data: Path, out: Path, image_size: Any, color_mode: str) -> tuple[Any, Any]:
+def _run_inference(
+    model: Path,
+    data: Path,
+    out: Path,
+    image_size: Any,
+    color_mode: str,
+    stream: bool,
+    chunk_size: int,
+    compute: Any,
+    what: str,
+) -> None:
+    """Load MODEL, apply ``compute(estimator, X)`` to DATA and write the table it returns.
+
+    With ``stream``, DATA is read and the output written chunk by chunk.
+    """
     from .. import load
-    from ..data import read_data
+    from ..data import read_data, write_stream_results
+    from ..data import stream as open_stream
     from ..data.writers import check_output_path
 
     check_output_path(out)
     estimator = load(model)
-    dataset = read_data(data, image_size=image_size or _trained_image_size(_autoencoder(estimator)), color_mode=color_mode)
-    return estimator, dataset
+    if not stream:
+        dataset = read_data(data, image_size=image_size or _trained_image_size(_autoencoder(estimator)), color_mode=color_mode)
+        _write(compute(estimator, dataset.X), out, what)
+        return
+
+    names = getattr(estimator, "feature_names_in_", None)
+    source = open_stream(data, chunk_size=chunk_size, columns=None if names is None else list(names))
+    n_rows = write_stream_results(source, lambda rows: compute(estimator, rows), out)
+    click.echo(f"wrote {what} for {n_rows} rows to {out}")
 
 
 def _autoencoder(estimator: Any) -> Any:
@@ -617,12 +753,12 @@ def _trained_image_size(estimator: Any) -> tuple[int, int] | None:
     return (int(shape[-2]), int(shape[-1])) if len(shape) == 3 else None
 
 
-def _feature_names(estimator: Any, dataset: Any) -> list[str]:
+def _feature_names(estimator: Any, X: Any) -> list[str]:
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None:
         return [str(name) for name in names]
-    if dataset is not None and isinstance(dataset.X, pd.DataFrame):
-        return [str(column) for column in dataset.X.columns]
+    if isinstance(X, pd.DataFrame):
+        return [str(column) for column in X.columns]
     return [f"pixel_{i}" for i in range(estimator.n_features_in_)]
 
 
@@ -634,7 +770,11 @@ def _write(frame: pd.DataFrame, out: Path, what: str) -> None:
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-    click.echo(f"aekit: warning: {message}", err=True)
+    from ..training.distributed import is_main_process
+
+    # Every rank of a distributed run sees the same warnings; rank 0 reports them once.
+    if is_main_process():
+        click.echo(f"aekit: warning: {message}", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,7 +3,10 @@ images to a PNG grid."""
 
 from __future__ import annotations
 
+import os
+import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -108,3 +111,100 @@ def write_image_grid(
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid[..., 0] if channels == 1 else grid, mode="L" if channels == 1 else "RGB").save(path)
     return path
+
+
+class ChunkedTableWriter:
+    """Write a result table chunk by chunk, so output of any length needs one chunk of memory.
+
+    The extension picks the format, as in :func:`write_table`. CSV gets the header
+    once, then rows appended. Parquet gets one row group per chunk, through
+    ``pyarrow.parquet.ParquetWriter``. ``.npy`` gets the values only, and the writer
+    rewrites the header's row count when it closes. Output goes to a temporary file beside ``path`` that replaces ``path``
+    only when every chunk is written, so a failed run never leaves a truncated file.
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "scores.csv")
+    >>> with ChunkedTableWriter(path) as writer:
+    ...     writer.write(pd.DataFrame({"score": [0.5, 1.5]}))
+    ...     writer.write(pd.DataFrame({"score": [2.5]}))
+    >>> pd.read_csv(path)["score"].tolist()
+    [0.5, 1.5, 2.5]
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = check_output_path(path)
+        self.suffix = self.path.suffix.lower()
+        self.n_rows = 0
+        self._temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+        self._handle: Any = None
+        self._columns: list[str] | None = None
+        self._npy_dtype: np.dtype | None = None
+
+    def __enter__(self) -> ChunkedTableWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append the rows of ``frame``; every chunk must have the first chunk's columns."""
+        columns = [str(column) for column in frame.columns]
+        if self._columns is None:
+            self._columns = columns
+            self._open(frame)
+        elif columns != self._columns:
+            raise DataError(f"chunk columns {columns} differ from the first chunk's {self._columns}.")
+
+        if self.suffix == ".csv":
+            frame.to_csv(self._handle, index=False, header=False)
+        elif self.suffix in (".parquet", ".pq"):
+            import pyarrow as pa
+
+            self._handle.write_table(pa.Table.from_pandas(frame, schema=self._handle.schema, preserve_index=False))
+        else:
+            self._handle.write(np.ascontiguousarray(frame.to_numpy(dtype=self._npy_dtype)).tobytes())
+        self.n_rows += len(frame)
+
+    def _open(self, frame: pd.DataFrame) -> None:
+        if self.suffix == ".csv":
+            self._handle = open(self._temporary, "w", encoding="utf-8", newline="")
+            frame.head(0).to_csv(self._handle, index=False)
+        elif self.suffix in (".parquet", ".pq"):
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            schema = pa.Schema.from_pandas(frame, preserve_index=False)
+            self._handle = pq.ParquetWriter(self._temporary, schema)
+        else:
+            self._npy_dtype = np.result_type(*frame.dtypes) if len(frame.columns) else np.dtype(np.float64)
+            self._handle = open(self._temporary, "wb")
+            self._handle.write(_npy_header(self._npy_dtype, 0, len(frame.columns)))
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        try:
+            if self._handle is not None:
+                if self.suffix == ".npy":
+                    self._handle.seek(0)
+                    self._handle.write(_npy_header(self._npy_dtype, self.n_rows, len(self._columns)))
+                self._handle.close()
+            if exc_type is None:
+                if self._handle is None:
+                    raise DataError(f"no rows were written to '{self.path}'; the input had no rows.")
+                os.replace(self._temporary, self.path)
+        finally:
+            self._temporary.unlink(missing_ok=True)
+
+
+# Fixed size of the .npy header written by ChunkedTableWriter, so that the final header
+# (with the row count known) overwrites the provisional one in place. 128 bytes hold any
+# 2-D shape; the format requires a multiple of 64.
+_NPY_HEADER_BYTES = 128
+
+
+def _npy_header(dtype: np.dtype, n_rows: int, n_columns: int) -> bytes:
+    """Return a version 1.0 ``.npy`` header for a C-ordered (n_rows, n_columns) array."""
+    description = np.lib.format.dtype_to_descr(np.dtype(dtype))
+    text = f"{{'descr': {description!r}, 'fortran_order': False, 'shape': ({n_rows}, {n_columns}), }}"
+    prefix = b"\x93NUMPY\x01\x00"
+    padding = _NPY_HEADER_BYTES - len(prefix) - 2 - len(text) - 1
+    return prefix + struct.pack("<H", _NPY_HEADER_BYTES - len(prefix) - 2) + (text + " " * padding + "\n").encode("latin1")

@@ -16,7 +16,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .._device import resolve_device
+from .._device import amp_settings, keep_data_on_host, resolve_device, to_device, torch_threads
 from .._seed import resolve_seed, torch_seeded
 from ..baselines import pca_reconstruction_mse
 from ..config import TrainingConfig
@@ -28,6 +28,16 @@ from ..models.layers import OUTPUT_ACTIVATIONS, check_choice
 from ..preprocessing import SCALINGS, UNIT_RANGE_SCALINGS, Scaler
 from ..training import EarlyStopping, EpochLogger, ProgressBar, Trainer
 from ..training.callbacks import Callback, ReconstructionTimeline
+from ..training.distributed import (
+    DistributedContext,
+    is_main_process,
+    launched_distributed,
+    local_device,
+    process_rank,
+    revert_sync_batchnorm,
+    setup_distributed,
+)
+from ..training.optim import build_adam
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +75,10 @@ class BaseAutoEncoder(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features), or an image array
-            of shape (n_samples, channels, height, width)
-            Training data. Only numeric columns are accepted.
+        X : array-like or DataFrame of shape (n_samples, n_features), an image array
+            of shape (n_samples, channels, height, width), or a TableStream
+            Training data. Only numeric columns are accepted. A stream from
+            :func:`aekit.data.stream` trains on a file larger than memory, chunk by chunk.
         y : ignored
             Present for scikit-learn compatibility.
 
@@ -75,12 +86,23 @@ class BaseAutoEncoder(BaseEstimator):
         -------
         self
         """
+        from ..data.streaming import TableStream
+
+        if isinstance(X, TableStream):
+            from ._streaming import fit_stream
+
+            with torch_threads(self._option("n_threads")):
+                return fit_stream(self, X)
+        with torch_threads(self._option("n_threads")):
+            return self._fit_array(X)
+
+    def _fit_array(self, X: Any) -> BaseAutoEncoder:
         training = self._training_config()
         flat, feature_names, input_shape = self._check_training_data(X)
         n_samples, n_features = flat.shape
 
         seed = resolve_seed(self.random_state)
-        device = resolve_device(self.device)
+        device, context = self._resolve_execution(training)
         train_rows, val_rows = self._split(n_samples, training.validation_fraction, seed)
 
         scaler_kind = self._resolve_scaling(len(input_shape))
@@ -90,12 +112,34 @@ class BaseAutoEncoder(BaseEstimator):
 
         with torch_seeded(seed):
             model = self._build_model(n_features, input_shape, output_activation).to(device)
-        x_train = self._to_model_tensor(scaled[train_rows], model, input_shape, device)
-        x_val = self._to_model_tensor(scaled[val_rows], model, input_shape, device) if len(val_rows) else None
+        x_train = self._to_model_tensor(scaled[train_rows], model, input_shape, torch.device("cpu"))
+        if not keep_data_on_host(x_train.nbytes, device):
+            x_train = x_train.to(device)
+        x_val = None
+        if len(val_rows):
+            # On several ranks each evaluates its own share of the validation rows.
+            start, stop = (0, len(val_rows)) if context is None else context.rank_rows(len(val_rows))
+            x_val = self._to_model_tensor(scaled[val_rows[start:stop]], model, input_shape, device)
 
         timeline = self._timeline_callback(x_val if x_val is not None else x_train)
-        history = self._train(model, training, x_train, x_val, seed, timeline)
+        history = self._train(model, training, x_train, x_val, seed, context, timeline)
+        self._set_fitted(model, scaler, history, n_features, input_shape, feature_names, seed, device)
+        self.metrics_ = self._compute_metrics(scaled, train_rows, val_rows)
+        self.timeline_ = self._timeline_record(timeline)
+        self._set_data_summary(flat, train_rows, input_shape, seed)
+        return self
 
+    def _set_fitted(
+        self,
+        model: Autoencoder,
+        scaler: Scaler,
+        history: Any,
+        n_features: int,
+        input_shape: tuple[int, ...],
+        feature_names: list[str] | None,
+        seed: int,
+        device: torch.device,
+    ) -> None:
         self.model_ = model.eval()
         self.scaler_ = scaler
         self.history_ = history
@@ -108,15 +152,46 @@ class BaseAutoEncoder(BaseEstimator):
         self.latent_dim_ = model.latent_dim
         self.seed_ = seed
         self.device_ = device
-        self.metrics_ = self._compute_metrics(scaled, train_rows, val_rows)
-        self.timeline_ = self._timeline_record(timeline)
-        self.n_samples_fit_ = n_samples
+
+    def _option(self, name: str) -> Any:
+        """Return a speed or distribution parameter, or its default for subclasses without it."""
+        defaults = {"precision": "fp32", "compile": False, "n_threads": None, "distributed": "auto"}
+        return getattr(self, name, defaults[name])
+
+    def _resolve_execution(self, training: TrainingConfig) -> tuple[torch.device, DistributedContext | None]:
+        """Return the training device and, when running on several processes, the process group.
+
+        Checks ``precision``, ``compile`` and ``distributed`` before any data is prepared.
+        """
+        device = resolve_device(self.device)
+        mode = self._option("distributed")
+        check_choice("distributed", mode, ("auto", True, False))
+        if not isinstance(self._option("compile"), bool):
+            raise ConfigError(f"compile must be True or False, got {self._option('compile')!r}.")
+
+        context = None
+        if launched_distributed() if mode == "auto" else mode:
+            device = local_device(device)
+            context = setup_distributed(device)
+            if context.world_size == 1:
+                context = None
+        amp_settings(self._option("precision"), device)
+
+        if context is not None and training.batch_size < 2 * context.world_size:
+            raise ConfigError(
+                f"batch_size={training.batch_size} is the global batch, shared by {context.world_size} "
+                f"processes; it must be at least 2 rows per process ({2 * context.world_size})."
+            )
+        return device, context
+
+    def _set_data_summary(self, flat: np.ndarray, train_rows: np.ndarray, input_shape: tuple[int, ...], seed: int) -> None:
+        """Record the training rows' count and ranges, and keep reference rows for export checks."""
+        self.n_samples_fit_ = len(flat)
         self.data_min_ = flat[train_rows].min(axis=0)
         self.data_max_ = flat[train_rows].max(axis=0)
         reference = np.random.default_rng(seed).permutation(train_rows)[:REFERENCE_ROWS]
         self.reference_rows_ = flat[np.sort(reference)].reshape(-1, *input_shape)
         self.exports_ = []
-        return self
 
     def _training_config(self) -> TrainingConfig:
         return TrainingConfig(
@@ -183,6 +258,7 @@ class BaseAutoEncoder(BaseEstimator):
         x_train: torch.Tensor,
         x_val: torch.Tensor | None,
         seed: int,
+        context: DistributedContext | None = None,
         timeline: ReconstructionTimeline | None = None,
     ):
         callbacks: list[Callback] = []
@@ -193,13 +269,15 @@ class BaseAutoEncoder(BaseEstimator):
         if timeline is not None:
             callbacks.append(timeline)
         callbacks.extend(self._user_callbacks())
-        if self.verbose >= 1:
+        verbose = self.verbose if context is None or context.is_main else 0
+        if verbose >= 1:
             callbacks.append(ProgressBar())
-        if self.verbose >= 2:
+        if verbose >= 2:
             callbacks.append(EpochLogger())
         callbacks.extend(self._training_callbacks())
 
-        optimizer = torch.optim.Adam(model.parameters(), lr=training.learning_rate)
+        device = next(model.parameters()).device
+        optimizer = build_adam(model.parameters(), training.learning_rate, device)
         generator = torch.Generator().manual_seed(seed)
         trainer = Trainer(
             model,
@@ -209,9 +287,14 @@ class BaseAutoEncoder(BaseEstimator):
             max_epochs=training.max_epochs,
             generator=generator,
             callbacks=callbacks,
+            precision=self._option("precision"),
+            compile=self._option("compile"),
+            distributed=context,
         )
         with torch_seeded(seed):
             history = trainer.fit(x_train, x_val)
+        if context is not None:
+            revert_sync_batchnorm(model)
 
         logger.info(
             "trained %s for %d epochs (best %s), final train_loss %.6g",
@@ -315,9 +398,7 @@ class BaseAutoEncoder(BaseEstimator):
         tensor = torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32))
         if not model.flat_input:
             tensor = tensor.reshape(len(tensor), *input_shape)
-        # NOTE: the whole array moves to the device at once, which suits data that fits
-        # in device memory.
-        return tensor.to(device)
+        return to_device(tensor, device)
 
     @torch.inference_mode()
     def _batched(self, scaled: np.ndarray, step: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
@@ -325,11 +406,12 @@ class BaseAutoEncoder(BaseEstimator):
         model = self.model_.eval()
         parameter = next(model.parameters())
         outputs = []
-        for start in range(0, len(scaled), INFERENCE_BATCH_SIZE):
-            batch = self._to_model_tensor(
-                scaled[start : start + INFERENCE_BATCH_SIZE], model, self.input_shape_, parameter.device
-            )
-            outputs.append(step(batch).float().cpu().numpy())
+        with torch_threads(self._option("n_threads")):
+            for start in range(0, len(scaled), INFERENCE_BATCH_SIZE):
+                batch = self._to_model_tensor(
+                    scaled[start : start + INFERENCE_BATCH_SIZE], model, self.input_shape_, parameter.device
+                )
+                outputs.append(step(batch).float().cpu().numpy())
         return np.concatenate(outputs)
 
     def _scaled_errors(self, scaled: np.ndarray, loss: str | None = None) -> np.ndarray:
@@ -398,9 +480,16 @@ class BaseAutoEncoder(BaseEstimator):
         return export_onnx(self, path, X, opset=opset or ONNX_OPSET, strict=strict)
 
     def save(self, path: str) -> None:
-        """Write the fitted estimator to the folder ``path`` (safetensors weights + JSON)."""
+        """Write the fitted estimator to the folder ``path`` (safetensors weights + JSON).
+
+        In a distributed run every process has the same model, and only rank 0
+        writes it. On the other ranks ``save`` does nothing.
+        """
         from ..serialization import save_estimator
 
+        if not is_main_process():
+            logger.debug("rank %d skips save(%r): rank 0 writes the model", process_rank(), path)
+            return
         save_estimator(self, path)
 
 

@@ -142,6 +142,26 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
     callbacks : list of aekit.training.Callback or None, default=None
         Extra callbacks the trainer calls at each epoch and batch, for example
         :class:`aekit.training.TensorBoardLogger`.
+    precision : {"fp32", "bf16", "fp16"}, default="fp32"
+        Arithmetic of the training forward pass. "bf16" runs it under autocast in
+        bfloat16 on CPU, CUDA or MPS, with fp32 weights and optimizer state; it is
+        about twice as fast as fp32 on CPUs with AVX512-BF16 or AMX and on recent
+        GPUs. "fp16" needs CUDA and adds a gradient scaler. Inference and validation
+        always run in fp32.
+    compile : bool, default=False
+        Train through ``torch.compile``, which fuses kernels after a one-off
+        compilation (tens of seconds; it needs a C++ compiler on the CPU).
+    n_threads : int or None, default=None
+        CPU threads for training and inference (``torch.set_num_threads`` for the
+        call, restored afterwards). ``None`` keeps PyTorch's setting: the number of
+        physical cores, or ``OMP_NUM_THREADS``. On a machine shared with other
+        jobs, fewer threads than cores avoid slow thread contention.
+    distributed : {"auto", True, False}, default="auto"
+        Train with DistributedDataParallel on the processes that ``torchrun``
+        started. "auto" does so when launched by ``torchrun`` with more than one
+        process. ``batch_size`` stays the global batch, shared by the processes.
+        Batch normalisation syncs its statistics across GPUs (``SyncBatchNorm``),
+        but on CPU processes each uses its own rows' statistics.
 
     Attributes
     ----------
@@ -218,6 +238,10 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         verbose: int = 0,
         timeline: int = 0,
         callbacks: list[Any] | None = None,
+        precision: str = "fp32",
+        compile: bool = False,
+        n_threads: int | None = None,
+        distributed: str | bool = "auto",
     ) -> None:
         self.latent_dim = latent_dim
         self.architecture = architecture
@@ -249,6 +273,10 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         self.verbose = verbose
         self.timeline = timeline
         self.callbacks = callbacks
+        self.precision = precision
+        self.compile = compile
+        self.n_threads = n_threads
+        self.distributed = distributed
 
     def _build_model(self, n_features: int, input_shape: tuple[int, ...], output_activation: str) -> Autoencoder:
         check_choice("architecture", self.architecture, ARCHITECTURES)
@@ -330,7 +358,8 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
     def _build_objective(self, x_train: torch.Tensor) -> ReconstructionObjective:
         corruption = build_corruption(self.noise, self.noise_std, self.noise_fraction)
         if corruption is not None and corruption.kind == "salt-and-pepper":
-            corruption.fit(x_train)
+            # A streamed training set is no tensor; its source carries each feature's range.
+            corruption.fit(x_train if isinstance(x_train, torch.Tensor) else x_train.feature_range)
         return ReconstructionObjective(
             self.loss,
             corruption=corruption,

@@ -83,6 +83,8 @@ class VariationalAutoEncoder(AutoEncoder):
         restore the best epoch's weights.
     random_state, device, verbose, timeline, callbacks
         As in :class:`AutoEncoder`.
+    precision, compile, n_threads, distributed
+        As in :class:`AutoEncoder`.
 
     Attributes
     ----------
@@ -139,6 +141,10 @@ class VariationalAutoEncoder(AutoEncoder):
         verbose: int = 0,
         timeline: int = 0,
         callbacks: list[Any] | None = None,
+        precision: str = "fp32",
+        compile: bool = False,
+        n_threads: int | None = None,
+        distributed: str | bool = "auto",
     ) -> None:
         self.latent_dim = latent_dim
         self.architecture = architecture
@@ -165,6 +171,10 @@ class VariationalAutoEncoder(AutoEncoder):
         self.verbose = verbose
         self.timeline = timeline
         self.callbacks = callbacks
+        self.precision = precision
+        self.compile = compile
+        self.n_threads = n_threads
+        self.distributed = distributed
 
     # --- building -----------------------------------------------------------------------
 

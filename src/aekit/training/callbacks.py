@@ -166,7 +166,8 @@ class ReconstructionTimeline(Callback):
     def _record(self, trainer: Trainer, epoch: int) -> None:
         was_training = trainer.model.training
         trainer.model.eval()
-        self.reconstructions.append(trainer.model(self.x).x_recon.float().cpu())
+        # Large training sets stay on the host, so the inputs may need moving to the model.
+        self.reconstructions.append(trainer.model(self.x.to(trainer.device)).x_recon.float().cpu())
         self.epochs.append(epoch)
         trainer.model.train(was_training)
 

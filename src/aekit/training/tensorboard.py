@@ -69,11 +69,15 @@ class TensorBoardLogger(Callback):
         self.writer.close()
 
     def _images_wanted(self, trainer: Trainer) -> bool:
-        return self.image_shape is not None and math.prod(self.image_shape) == trainer.x_train[0].numel()
+        sample = self._sample(trainer)
+        return self.image_shape is not None and sample is not None and math.prod(self.image_shape) == sample[0].numel()
 
-    def _sample(self, trainer: Trainer) -> torch.Tensor:
+    def _sample(self, trainer: Trainer) -> torch.Tensor | None:
+        """Return the first validation rows, or training rows; None for streamed data without validation."""
         source = trainer.x_val if trainer.x_val is not None else trainer.x_train
-        return source[: self.n_images]
+        if not isinstance(source, torch.Tensor):
+            return None
+        return source[: self.n_images].to(trainer.device)
 
     @torch.no_grad()
     def _write_reconstructions(self, trainer: Trainer, epoch: int) -> None:
