@@ -112,6 +112,18 @@ def test_unseeded_run_resumes_with_its_own_seed(table, tmp_path):
     assert_same_weights(resumed, uninterrupted)
 
 
+def test_streamed_run_resumes_exactly(table, tmp_path):
+    from aekit.data import stream
+
+    path = tmp_path / "table.parquet"
+    pd.DataFrame(table, columns=[f"f{j}" for j in range(6)]).to_parquet(path, row_group_size=64)
+    make = lambda **kw: AutoEncoder(**small_params(dropout=0.1, **kw))  # noqa: E731
+    uninterrupted = make().fit(stream(path, chunk_size=50, shuffle_buffer=64))
+    resumed = crash_then_resume(make, stream(path, chunk_size=50, shuffle_buffer=64), tmp_path, crash_epoch=5)
+    assert_same_weights(resumed, uninterrupted)
+    assert resumed.history_.train_loss == uninterrupted.history_.train_loss
+
+
 def test_detector_resumes_to_the_same_detector(table, tmp_path):
     def make(**kw):
         return AnomalyDetector(
@@ -139,7 +151,8 @@ def test_checkpoints_hold_tensors_and_json_only(table, tmp_path):
 
     document = json.loads((folder / STATE_FILE).read_text())
     tensors = load_file(str(folder / TENSORS_FILE))
-    assert document["epoch"] == 7 and document["run"]["seed"] == 0
+    assert document["epoch"] == 7
+    assert document["run"]["seed"] == 0
     assert len(document["state"]["history"]["train_loss"]) == 7
     assert {"optimizer/state/0/exp_avg", "optimizer/state/0/exp_avg_sq", "rng/torch", "rng/batch_order"} <= set(tensors)
     assert any(name.startswith("model/") for name in tensors)

@@ -52,7 +52,7 @@ def test_payload_runs_code_when_unpickled(tmp_path):
     assert marker.exists()
 
 
-def test_pickle_in_place_of_the_weights_is_refused_without_running(model_folder, tmp_path):
+def test_pickle_weights_rejected_unrun(model_folder, tmp_path):
     _, folder = model_folder
     marker = tmp_path / "marker"
     payload = pickle.dumps(CodePayload(marker))
@@ -65,7 +65,7 @@ def test_pickle_in_place_of_the_weights_is_refused_without_running(model_folder,
     assert not marker.exists()
 
 
-def test_pickle_with_the_original_checksum_is_refused_without_running(model_folder, tmp_path):
+def test_pickle_weights_checksum_rejected(model_folder, tmp_path):
     _, folder = model_folder
     marker = tmp_path / "marker"
     (folder / "model.safetensors").write_bytes(pickle.dumps(CodePayload(marker)))
@@ -75,7 +75,7 @@ def test_pickle_with_the_original_checksum_is_refused_without_running(model_fold
     assert not marker.exists()
 
 
-def test_torch_or_pickle_files_beside_the_config_are_ignored(model_folder, tmp_path):
+def test_torch_and_pickle_files_ignored(model_folder, tmp_path):
     _, folder = model_folder
     marker = tmp_path / "marker"
     (folder / "model.safetensors").unlink()
@@ -126,7 +126,7 @@ def test_changed_bytes_are_refused(model_folder):
         (lambda c: c["training"].pop("seed"), r"lacks the entry 'seed'"),
     ],
 )
-def test_config_that_does_not_fit_the_weights_is_refused(model_folder, edit, fragment):
+def test_config_mismatching_weights_rejected(model_folder, edit, fragment):
     _, folder = model_folder
     _edit_config(folder, edit)
     with pytest.raises(ModelFileError, match=fragment):
@@ -277,11 +277,12 @@ def test_weights_are_copied_to_the_cpu_before_writing(model_folder, table, tmp_p
     assert AcceleratorTensor.copied_to == [torch.device("cpu")] * len(plain)
     written = load_file(str(tmp_path / "from-gpu" / "model.safetensors"))
     for name, tensor in plain.items():
-        assert type(written[name]) is torch.Tensor and written[name].device.type == "cpu"
+        assert type(written[name]) is torch.Tensor
+        assert written[name].device.type == "cpu"
         assert torch.equal(written[name], tensor)
 
 
-def test_model_trained_on_a_gpu_loads_on_the_cpu(model_folder, table):
+def test_gpu_model_loads_on_cpu(model_folder, table):
     estimator, folder = model_folder
     # A model file from a GPU run differs only in the device parameter it records.
     _edit_config(folder, lambda c: c["params"].update(device="cuda"))

@@ -52,7 +52,7 @@ def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> Path:
     """
     folder = Path(os.path.abspath(path))
     folder.parent.mkdir(parents=True, exist_ok=True)
-    # Renaming a folder that holds the working directory would strand this process
+    # Renaming a folder that contains the working directory would strand this process
     # in the old copy, so there the files are staged inside the folder instead.
     in_place = folder.is_dir() and _holds_working_directory(folder)
     staging = _temporary_path(folder if in_place else folder.parent, folder.name)

@@ -237,7 +237,7 @@ def train(
     detector's defaults instead of those shown here.
 
     With --checkpoint-every N, training writes a checkpoint every N epochs (to
-    OUT/checkpoints unless --checkpoint-dir says otherwise). If the run dies, the
+    OUT/checkpoints, or to --checkpoint-dir). If the run dies, the
     same command with --resume added continues from the newest checkpoint.
 
     Under 'torchrun --nproc-per-node N -m aekit train ...' the N processes train one

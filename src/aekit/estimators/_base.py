@@ -282,7 +282,7 @@ class BaseAutoEncoder(BaseEstimator):
             callbacks.append(EpochLogger())
         callbacks.extend(self._training_callbacks())
         if checkpoints is not None:
-            # Last, so each checkpoint holds the other callbacks' state at the end of its epoch.
+            # Last, so each checkpoint contains the other callbacks' state at the end of its epoch.
             callbacks.append(checkpoints.callback())
 
         device = next(model.parameters()).device

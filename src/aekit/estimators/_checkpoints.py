@@ -2,9 +2,10 @@
 
 With ``checkpoint_dir`` set, training writes a checkpoint there every
 ``checkpoint_every`` epochs. With ``resume=True``, ``fit`` continues from the newest
-one: it prepares the data and model as the first run did (the split, scaling and
-initial weights follow from the seed stored in the checkpoint) and then restores the
-training state, so the final weights equal those of an uninterrupted run on CPU.
+one. It first prepares the data and model as the first run did, because the split,
+the scaling and the initial weights follow from the seed stored in the checkpoint.
+Then it restores the training state, so on CPU the final weights equal those of an
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ RUN_PARAMS = frozenset(
 
 @dataclasses.dataclass
 class CheckpointPlan:
-    """Where a run writes checkpoints, its seed, and the state it resumes from (or None)."""
+    """Checkpoint settings of one run: folder, interval, seed, run description and the state to resume (or None)."""
 
     directory: Path
     every: int
@@ -92,7 +93,7 @@ def plan_checkpoints(estimator: BaseAutoEncoder, describe_data: Callable[[], dic
 
 
 def read_run(directory: str | Path | None) -> dict[str, Any] | None:
-    """The run description of the newest checkpoint in ``directory``, or None."""
+    """Return the run description of the newest checkpoint in ``directory``, or None."""
     folder = None if directory is None else latest_checkpoint(directory)
     return None if folder is None else read_checkpoint(folder)["run"]
 

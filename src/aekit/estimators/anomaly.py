@@ -264,7 +264,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         return self
 
     def _resolve_seed(self) -> int:
-        """The seed of this fit: when resuming an unseeded run, the one it drew."""
+        """Return the seed of this fit, which for a resumed unseeded run is the one it drew."""
         if self.resume and self.random_state is None:
             run = read_run(self.checkpoint_dir)
             if run is not None and "detector_seed" in run:

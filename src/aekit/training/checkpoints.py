@@ -48,7 +48,7 @@ _TENSOR, _TUPLE, _ITEMS = "__tensor__", "__tuple__", "__items__"
 class Checkpointing(Callback):
     """Write a checkpoint to ``directory`` every ``every`` epochs and when training ends.
 
-    Put it after every other callback, so the checkpoint holds their state at the end
+    Put it after every other callback, so the checkpoint contains their state at the end
     of the epoch. Only the newest checkpoint is kept. ``run`` is JSON data stored with
     each checkpoint that describes the run (parameters, seed, data), so that a resumed
     run can check it continues the same one.
@@ -61,7 +61,7 @@ class Checkpointing(Callback):
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float | None]) -> None:
         if trainer.distributed is not None and not trainer.distributed.is_main:
-            return  # every rank holds the same state; rank 0 writes it
+            return  # every rank has the same state, and rank 0 writes it
         if epoch % self.every == 0 or epoch == trainer.max_epochs or trainer.stop_training:
             path = write_checkpoint(self.directory, epoch, trainer.checkpoint_state(epoch), run=self.run)
             logger.debug("wrote checkpoint %s", path)
@@ -110,7 +110,7 @@ def clear_checkpoints(directory: str | os.PathLike[str]) -> None:
 
 
 def checkpoint_folders(directory: str | os.PathLike[str]) -> list[Path]:
-    """The checkpoint folders in ``directory``, oldest epoch first."""
+    """List the checkpoint folders in ``directory``, oldest epoch first."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
@@ -119,7 +119,7 @@ def checkpoint_folders(directory: str | os.PathLike[str]) -> list[Path]:
 
 
 def latest_checkpoint(directory: str | os.PathLike[str]) -> Path | None:
-    """The newest checkpoint folder in ``directory``, or None when there is none."""
+    """Return the newest checkpoint folder in ``directory``, or None when there is none."""
     folders = checkpoint_folders(directory)
     return folders[-1] if folders else None
 

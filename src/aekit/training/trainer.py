@@ -205,13 +205,15 @@ class Trainer:
         self.generator.set_state(rng["batch_order"])
         torch.set_rng_state(rng["torch"])
         if rng["cuda"] is not None and self.device.type == "cuda":
+            # NOTE: only run on CPU so far. CUDA kernels are not bit-reproducible anyway, so a
+            # resumed GPU run continues the same random stream but may differ in rounding.
             torch.cuda.set_rng_state(rng["cuda"], self.device)
 
         saved = state["callbacks"]
         current = [callback for callback, _ in self._callback_states()]
         if [entry["callback"] for entry in saved] != [type(callback).__name__ for callback in current]:
             raise ValueError(
-                f"the checkpoint holds the state of the callbacks {[entry['callback'] for entry in saved]}, "
+                f"the checkpoint contains the state of the callbacks {[entry['callback'] for entry in saved]}, "
                 f"but this run has {[type(callback).__name__ for callback in current]}."
             )
         for callback, entry in zip(current, saved):
