@@ -223,6 +223,25 @@ def test_broken_state_json_is_refused(table, tmp_path, checkpointed, damage, fra
         AutoEncoder(**small_params(max_epochs=4, checkpoint_dir=tmp_path, resume=True)).fit(table)
 
 
+def test_pickle_checkpoint_rejected_unrun(table, tmp_path, checkpointed):
+    import hashlib
+    import pickle
+
+    class CodePayload:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "marker"), "w"))
+
+    payload = pickle.dumps(CodePayload())
+    (checkpointed / TENSORS_FILE).write_bytes(payload)
+    state = json.loads((checkpointed / STATE_FILE).read_text())
+    state["tensors_sha256"] = hashlib.sha256(payload).hexdigest()
+    (checkpointed / STATE_FILE).write_text(json.dumps(state))
+
+    with pytest.raises(ModelFileError, match="state.safetensors' is not a valid safetensors file"):
+        AutoEncoder(**small_params(max_epochs=4, checkpoint_dir=tmp_path, resume=True)).fit(table)
+    assert not (tmp_path / "marker").exists()
+
+
 def test_resume_with_other_parameters_or_data_is_refused(table, tmp_path, checkpointed):
     with pytest.raises(ConfigError, match=r"other parameters \(learning_rate=0.001 then, 0.01 now\)"):
         AutoEncoder(**small_params(checkpoint_dir=tmp_path, resume=True, learning_rate=0.01)).fit(table)

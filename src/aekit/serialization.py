@@ -111,6 +111,8 @@ def _swap_folder(staging: Path, folder: Path) -> None:
 
 def _replace_files(staging: Path, folder: Path) -> None:
     """Move each model file from ``staging`` over its namesake in ``folder``, config last."""
+    # NOTE: a crash between these replacements leaves new weights beside the old config,
+    # which loading rejects by the checksum instead of returning a mixed model.
     for name in (WEIGHTS_FILE, MODEL_CARD_FILE, CONFIG_FILE):
         os.replace(staging / name, folder / name)
 
