@@ -116,7 +116,11 @@ class ProgressBar(Callback):
         self._last_refresh = 0.0
 
     def on_fit_start(self, trainer: Trainer) -> None:
-        self._bar = tqdm(total=trainer.max_epochs, unit="epoch", desc="training", disable=None, leave=True)
+        # A resumed run starts the bar at the epochs already done.
+        self._bar = tqdm(
+            total=trainer.max_epochs, initial=trainer.start_epoch - 1, unit="epoch", desc="training",
+            disable=None, leave=True,
+        )
 
     def on_batch_end(self, trainer: Trainer, batch: int, loss: torch.Tensor) -> None:
         now = time.monotonic()
