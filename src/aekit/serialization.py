@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ CONFIG_FILE = "config.json"
 FORMAT_NAME = "aekit-model"
 # Arrays other than weights (such as the training timeline) sit in the weights file under this prefix.
 EXTRA_PREFIX = "extra/"
+# The files a model folder consists of; save replaces exactly these.
+MODEL_FILES = (WEIGHTS_FILE, CONFIG_FILE, MODEL_CARD_FILE)
 # Raise when the layout of config.json or the weights changes incompatibly.
 FORMAT_VERSION = 1
 
@@ -42,31 +45,87 @@ FORMAT_VERSION = 1
 def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> Path:
     """Write a fitted estimator to the folder ``path``, creating it if needed.
 
-    Each file is written under a temporary name and then renamed over the old one,
-    so a crash mid-write never leaves a half-written file under the final name.
+    The model files are written to a temporary folder beside ``path`` and then
+    swapped in by renaming, so a crash or an error mid-save leaves the previous
+    model in ``path`` whole. Other files in the folder (metrics, reports,
+    checkpoints) are kept.
     """
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(os.path.abspath(path))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Renaming a folder that contains the working directory would strand this process
+    # in the old copy, so there the files are staged inside the folder instead.
+    in_place = folder.is_dir() and _holds_working_directory(folder)
+    staging = _temporary_path(folder if in_place else folder.parent, folder.name)
+    try:
+        staging.mkdir()
+        _write_model_files(staging, estimator, folder_name=folder.name)
+        if in_place:
+            _replace_files(staging, folder)
+        else:
+            _swap_folder(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.info("saved %s to %s", type(estimator).__name__, folder)
+    return Path(path)
 
+
+def _write_model_files(folder: Path, estimator: Any, *, folder_name: str) -> None:
+    """Write the weights, config.json and the model card into the empty ``folder``."""
     # Weights are saved from the CPU, so a model trained on a GPU loads anywhere.
     owner = _model_owner(estimator)
     state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in owner.model_.state_dict().items()}
     for name, array in _extra_arrays(owner).items():
         state[EXTRA_PREFIX + name] = torch.from_numpy(np.ascontiguousarray(array))
-    weights_tmp = _temporary_path(folder, WEIGHTS_FILE)
-    config_tmp = _temporary_path(folder, CONFIG_FILE)
+    save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
+    config = estimator_config(estimator, weights_sha256=_sha256(folder / WEIGHTS_FILE))
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    (folder / MODEL_CARD_FILE).write_text(render_model_card(config, folder_name=folder_name), encoding="utf-8")
+    for name in MODEL_FILES:
+        _flush_to_disk(folder / name)
+
+
+def _swap_folder(staging: Path, folder: Path) -> None:
+    """Put the complete model folder ``staging`` in place of ``folder``."""
+    if not folder.exists():
+        os.rename(staging, folder)
+        return
+    if not folder.is_dir():
+        raise ModelFileError(f"'{folder}' exists and is not a folder; save the model to a folder path.")
+
+    previous = _temporary_path(folder.parent, folder.name + ".previous")
+    os.rename(folder, previous)
+    # NOTE: between these two renames the folder is briefly absent; a crash there
+    # leaves the previous model whole in the hidden ".previous" folder beside it.
     try:
-        save_file(state, str(weights_tmp), metadata={"format": "pt"})
-        config = estimator_config(estimator, weights_sha256=_sha256(weights_tmp))
-        config_tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        os.replace(weights_tmp, folder / WEIGHTS_FILE)
-        os.replace(config_tmp, folder / CONFIG_FILE)
-    finally:
-        weights_tmp.unlink(missing_ok=True)
-        config_tmp.unlink(missing_ok=True)
-    write_model_card(folder, config)
-    logger.info("saved %s to %s", type(estimator).__name__, folder)
-    return folder
+        os.rename(staging, folder)
+    except OSError:
+        os.rename(previous, folder)
+        raise
+
+    # Files beside the model (metrics, reports, checkpoints) move to the new folder.
+    for entry in previous.iterdir():
+        if entry.name not in MODEL_FILES:
+            os.rename(entry, folder / entry.name)
+    shutil.rmtree(previous)
+
+
+def _replace_files(staging: Path, folder: Path) -> None:
+    """Move each model file from ``staging`` over its namesake in ``folder``, config last."""
+    # NOTE: a crash between these replacements leaves new weights beside the old config,
+    # which loading rejects by the checksum instead of returning a mixed model.
+    for name in (WEIGHTS_FILE, MODEL_CARD_FILE, CONFIG_FILE):
+        os.replace(staging / name, folder / name)
+
+
+def _holds_working_directory(folder: Path) -> bool:
+    cwd = Path.cwd().resolve()
+    return cwd == folder.resolve() or folder.resolve() in cwd.parents
+
+
+def _flush_to_disk(path: Path) -> None:
+    """Flush ``path`` to disk, so a power loss after the rename cannot leave it empty."""
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
 
 
 def estimator_config(estimator: Any, *, weights_sha256: str | None = None) -> dict[str, Any]:
@@ -140,7 +199,12 @@ def load(path: str | os.PathLike[str]) -> Any:
         params = {key: tuple(v) if isinstance(v, list) else v for key, v in config["params"].items()}
         estimator = estimator_class(**params)
         _restore_fitted_state(estimator, config, tensors)
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+    except KeyError as err:
+        raise ModelFileError(
+            f"'{folder / CONFIG_FILE}' lacks the entry {err}; the file is damaged or was edited. "
+            "Save the model again."
+        ) from err
+    except (TypeError, ValueError, RuntimeError) as err:
         if isinstance(err, ModelFileError):
             raise
         raise ModelFileError(f"model folder '{folder}' has an invalid config or weights: {err}") from err
@@ -170,6 +234,12 @@ def _load_wrapper(folder: Path, wrapper: dict[str, Any], inner: Any) -> Any:
 def _read_config(folder: Path) -> dict[str, Any]:
     config_path = folder / CONFIG_FILE
     if not folder.is_dir():
+        interrupted = sorted(folder.parent.glob(f".{folder.name}.previous.*.tmp")) if folder.name else []
+        if interrupted:
+            raise ModelFileError(
+                f"model folder '{folder}' not found, but a save into it was interrupted; the previous "
+                f"model is whole in '{interrupted[-1]}'. Rename that folder to '{folder.name}'."
+            )
         raise ModelFileError(f"model folder '{folder}' not found; pass the folder written by 'aekit train' or save().")
     if not config_path.is_file():
         raise ModelFileError(f"model folder '{folder}' has no {CONFIG_FILE}; it is not an aekit model.")
@@ -247,18 +317,6 @@ def _restore_fitted_state(estimator: Any, config: dict[str, Any], tensors: dict[
     estimator._restore_extra(config)
 
 
-def write_model_card(folder: Path, config: dict[str, Any]) -> Path:
-    """Write the folder's README.md, generated from ``config`` alone."""
-    path = folder / MODEL_CARD_FILE
-    temporary = _temporary_path(folder, MODEL_CARD_FILE)
-    try:
-        temporary.write_text(render_model_card(config, folder_name=folder.name), encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
-
-
 def _extra_arrays(estimator: Any) -> dict[str, np.ndarray]:
     arrays = {}
     timeline = getattr(estimator, "timeline_", None)
@@ -309,6 +367,8 @@ def _json_params(params: dict[str, Any]) -> dict[str, Any]:
             value = value.item()
         elif isinstance(value, (np.random.RandomState, np.random.Generator, torch.device)):
             value = None if not isinstance(value, torch.device) else str(value)
+        elif isinstance(value, os.PathLike):
+            value = os.fspath(value)
         result[key] = value
     return result
 

@@ -205,6 +205,13 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
               help="CPU threads for training (default: PyTorch's, one per physical core).")
 @click.option("--shuffle-buffer", type=click.IntRange(min=1), default=65_536, show_default=True,
               help="Rows held for shuffling with --stream.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Write a training checkpoint every N epochs to the checkpoint folder (default: none).")
+@click.option("--checkpoint-dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for training checkpoints [default: OUT/checkpoints].")
+@click.option("--resume", is_flag=True,
+              help="Continue from the newest checkpoint in the checkpoint folder, with the same DATA and "
+                   "options (from the first epoch when there is none).")
 @_data_options
 @_stream_options
 @click.pass_context
@@ -229,6 +236,10 @@ def train(
     is an anomaly detector for 'aekit detect'; options not given then take the
     detector's defaults instead of those shown here.
 
+    With --checkpoint-every N, training writes a checkpoint every N epochs (to
+    OUT/checkpoints, or to --checkpoint-dir). If the run dies, the
+    same command with --resume added continues from the newest checkpoint.
+
     Under 'torchrun --nproc-per-node N -m aekit train ...' the N processes train one
     model with DistributedDataParallel; --batch-size stays the global batch, and only
     rank 0 writes the model and metrics.
@@ -242,6 +253,7 @@ def train(
     if use_detector and stream:
         raise click.UsageError("--detector trains on data in memory; drop --stream or train a plain autoencoder.")
 
+    checkpointing = _checkpointing(out, params.pop("checkpoint_dir"), params.pop("checkpoint_every"), params.pop("resume"))
     training = _training_data(data, image_size, color_mode, stream, chunk_size, shuffle_buffer)
     callbacks = []
     if tensorboard_dir is not None:
@@ -252,9 +264,9 @@ def train(
     # The report's timeline shows a few inputs reconstructed as training goes on.
     recording = {"timeline": REPORT_TIMELINE_INPUTS if report else 0, "callbacks": callbacks or None}
     if use_detector:
-        estimator = _build_detector(ctx, training.n_samples, params, detector_params, recording)
+        estimator = _build_detector(ctx, training.n_samples, params, {**detector_params, **checkpointing}, recording)
     else:
-        estimator = build_estimator(ctx, params, verbose=ctx.obj["verbose"], **recording)
+        estimator = build_estimator(ctx, params, verbose=ctx.obj["verbose"], **recording, **checkpointing)
     started = time.perf_counter()
     try:
         estimator.fit(training.X)
@@ -283,6 +295,17 @@ def train(
         path = write_report(estimator, out / "report", None if stream else training.X, labels=training.labels,
                             data_description=training.description)
         click.echo(f"report written to {path}")
+
+
+def _checkpointing(out: Path, directory: Path | None, every: int | None, resume: bool) -> dict[str, Any]:
+    """Estimator parameters for --checkpoint-every, --checkpoint-dir and --resume."""
+    if directory is None and every is None and not resume:
+        return {}
+    return {
+        "checkpoint_dir": directory if directory is not None else out / "checkpoints",
+        "checkpoint_every": every or 1,
+        "resume": resume,
+    }
 
 
 def _build_detector(

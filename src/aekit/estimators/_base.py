@@ -21,7 +21,7 @@ from .._seed import resolve_seed, torch_seeded
 from ..baselines import pca_reconstruction_mse
 from ..config import TrainingConfig
 from ..data.validation import check_array_finite, to_float_array
-from ..exceptions import AekitWarning, ConfigError, DataError
+from ..exceptions import AekitWarning, ConfigError, DataError, ModelFileError
 from ..losses import LOSSES, reconstruction_error
 from ..models import Autoencoder
 from ..models.layers import OUTPUT_ACTIVATIONS, check_choice
@@ -38,6 +38,7 @@ from ..training.distributed import (
     setup_distributed,
 )
 from ..training.optim import build_adam
+from ._checkpoints import CheckpointPlan, data_fingerprint, plan_checkpoints
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ class BaseAutoEncoder(BaseEstimator):
         flat, feature_names, input_shape = self._check_training_data(X)
         n_samples, n_features = flat.shape
 
-        seed = resolve_seed(self.random_state)
+        checkpoints = plan_checkpoints(self, lambda: data_fingerprint(flat))
+        seed = checkpoints.seed if checkpoints is not None else resolve_seed(self.random_state)
         device, context = self._resolve_execution(training)
         train_rows, val_rows = self._split(n_samples, training.validation_fraction, seed)
 
@@ -122,7 +124,7 @@ class BaseAutoEncoder(BaseEstimator):
             x_val = self._to_model_tensor(scaled[val_rows[start:stop]], model, input_shape, device)
 
         timeline = self._timeline_callback(x_val if x_val is not None else x_train)
-        history = self._train(model, training, x_train, x_val, seed, context, timeline)
+        history = self._train(model, training, x_train, x_val, seed, context, timeline, checkpoints)
         self._set_fitted(model, scaler, history, n_features, input_shape, feature_names, seed, device)
         self.metrics_ = self._compute_metrics(scaled, train_rows, val_rows)
         self.timeline_ = self._timeline_record(timeline)
@@ -155,7 +157,10 @@ class BaseAutoEncoder(BaseEstimator):
 
     def _option(self, name: str) -> Any:
         """Return a speed or distribution parameter, or its default for subclasses without it."""
-        defaults = {"precision": "fp32", "compile": False, "n_threads": None, "distributed": "auto"}
+        defaults = {
+            "precision": "fp32", "compile": False, "n_threads": None, "distributed": "auto",
+            "checkpoint_dir": None, "checkpoint_every": 1, "resume": False,
+        }
         return getattr(self, name, defaults[name])
 
     def _resolve_execution(self, training: TrainingConfig) -> tuple[torch.device, DistributedContext | None]:
@@ -260,6 +265,7 @@ class BaseAutoEncoder(BaseEstimator):
         seed: int,
         context: DistributedContext | None = None,
         timeline: ReconstructionTimeline | None = None,
+        checkpoints: CheckpointPlan | None = None,
     ):
         callbacks: list[Callback] = []
         if training.early_stopping:
@@ -275,6 +281,9 @@ class BaseAutoEncoder(BaseEstimator):
         if verbose >= 2:
             callbacks.append(EpochLogger())
         callbacks.extend(self._training_callbacks())
+        if checkpoints is not None:
+            # Last, so each checkpoint contains the other callbacks' state at the end of its epoch.
+            callbacks.append(checkpoints.callback())
 
         device = next(model.parameters()).device
         optimizer = build_adam(model.parameters(), training.learning_rate, device)
@@ -292,6 +301,8 @@ class BaseAutoEncoder(BaseEstimator):
             distributed=context,
         )
         with torch_seeded(seed):
+            if checkpoints is not None and checkpoints.resume_state is not None:
+                self._restore_trainer(trainer, checkpoints)
             history = trainer.fit(x_train, x_val)
         if context is not None:
             revert_sync_batchnorm(model)
@@ -301,6 +312,15 @@ class BaseAutoEncoder(BaseEstimator):
             type(model).__name__, history.n_epochs, history.best_epoch, history.train_loss[-1],
         )
         return history
+
+    def _restore_trainer(self, trainer: Trainer, checkpoints: CheckpointPlan) -> None:
+        try:
+            trainer.restore(checkpoints.resume_state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise ModelFileError(
+                f"the newest checkpoint in '{checkpoints.directory}' does not fit this run: {err}. "
+                "Resume with the settings that wrote it, or set resume=False to start again."
+            ) from err
 
     def _user_callbacks(self) -> list[Callback]:
         callbacks = list(getattr(self, "callbacks", None) or [])

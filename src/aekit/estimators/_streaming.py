@@ -129,8 +129,12 @@ def fit_stream(estimator: BaseAutoEncoder, stream: TableStream) -> BaseAutoEncod
     """Fit ``estimator`` on ``stream``; the streaming counterpart of ``fit`` on an array."""
     from ._base import REFERENCE_ROWS
 
+    from ._checkpoints import plan_checkpoints
+
     training = estimator._training_config()
-    seed = resolve_seed(estimator.random_state)
+    # A stream is too large to hash, so a resumed run checks its source and width.
+    checkpoints = plan_checkpoints(estimator, lambda: {"source": str(stream.source), "n_features": stream.n_features})
+    seed = checkpoints.seed if checkpoints is not None else resolve_seed(estimator.random_state)
     device, context = estimator._resolve_execution(training)
     rank, world_size = (0, 1) if context is None else (context.rank, context.world_size)
     input_shape = stream.sample_shape
@@ -180,7 +184,7 @@ def fit_stream(estimator: BaseAutoEncoder, stream: TableStream) -> BaseAutoEncod
     val_scaled = scaler.transform(survey.val_sample.rows)
     x_val = estimator._to_model_tensor(val_scaled, model, input_shape, device) if n_val else None
     timeline = estimator._timeline_callback(x_val) if x_val is not None else None
-    history = estimator._train(model, training, source, x_val, seed, context, timeline)
+    history = estimator._train(model, training, source, x_val, seed, context, timeline, checkpoints)
 
     estimator._set_fitted(model, scaler, history, stream.n_features, input_shape, stream.feature_names, seed, device)
     estimator.metrics_ = _sample_metrics(estimator, scaler, survey, n_train, n_val)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import os
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from ..scoring import (
     resolve_threshold_rule,
 )
 from ._base import BaseAutoEncoder
+from ._checkpoints import read_run
 from .autoencoder import AutoEncoder
 
 logger = logging.getLogger(__name__)
@@ -127,6 +129,10 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     verbose : int, default=0
         Verbosity of the default autoencoder: 0 silent, 1 progress bar, 2 a log line
         per epoch.
+    checkpoint_dir, checkpoint_every, resume
+        Training checkpoints of the autoencoder, as in :class:`aekit.AutoEncoder`;
+        they override the given estimator's own. Resuming gives the detector
+        of an uninterrupted run.
 
     Attributes
     ----------
@@ -190,6 +196,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         random_state: int | np.random.RandomState | None = None,
         device: str = "auto",
         verbose: int = 0,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        checkpoint_every: int = 1,
+        resume: bool = False,
     ) -> None:
         self.estimator = estimator
         self.feature_weighting = feature_weighting
@@ -200,6 +209,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.resume = resume
 
     # --- fitting ----------------------------------------------------------------------
 
@@ -221,10 +233,11 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         check_choice("feature_weighting", self.feature_weighting, FEATURE_WEIGHTINGS)
         array, _ = to_float_array(X)
         n_samples = len(array)
-        seed = resolve_seed(self.random_state)
+        seed = self._resolve_seed()
         fit_rows, calibration_rows = self._calibration_split(n_samples, method, seed)
 
         estimator = self._make_estimator(len(fit_rows), seed)
+        self._pass_checkpointing(estimator, seed)
         estimator.fit(_take_rows(X, fit_rows))
 
         self.estimator_ = estimator
@@ -249,6 +262,24 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             method, value, self.threshold_, int(np.sum(self.training_errors_ > self.threshold_)), n_samples,
         )
         return self
+
+    def _resolve_seed(self) -> int:
+        """Return the seed of this fit, which for a resumed unseeded run is the one it drew."""
+        if self.resume and self.random_state is None:
+            run = read_run(self.checkpoint_dir)
+            if run is not None and "detector_seed" in run:
+                return int(run["detector_seed"])
+        return resolve_seed(self.random_state)
+
+    def _pass_checkpointing(self, estimator: BaseAutoEncoder, seed: int) -> None:
+        """Hand the checkpoint parameters to the autoencoder, which runs the training."""
+        if self.checkpoint_dir is None and not self.resume:
+            return
+        estimator.set_params(
+            checkpoint_dir=self.checkpoint_dir, checkpoint_every=self.checkpoint_every, resume=self.resume
+        )
+        # Stored with each checkpoint, so that resuming an unseeded run splits the rows as before.
+        estimator._checkpoint_run_extra = {"detector_seed": seed}
 
     def _resolve_feature_weighting(self) -> str:
         if self.feature_weighting == "auto":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -162,6 +163,21 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         process. ``batch_size`` stays the global batch, shared by the processes.
         Batch normalisation syncs its statistics across GPUs (``SyncBatchNorm``),
         but on CPU processes each uses its own rows' statistics.
+    checkpoint_dir : str, path or None, default=None
+        Folder for training checkpoints: the weights, optimizer, random number
+        generator states, epoch, history and early stopping state, as safetensors and
+        JSON. Only the newest checkpoint is kept; a run with ``resume=False`` first
+        removes the checkpoints already there. None writes none.
+    checkpoint_every : int, default=1
+        Epochs between checkpoints; the last epoch always gets one.
+    resume : bool, default=False
+        Continue from the newest checkpoint in ``checkpoint_dir`` (or train from the
+        first epoch when there is none). ``fit`` must get the same data and
+        parameters, except those of how the run executes (``max_epochs``,
+        ``verbose``, ``device``, ``n_threads``, ``compile``, ``distributed`` and
+        ``callbacks``). On CPU the final weights equal those of an uninterrupted run,
+        bit for bit. With ``random_state=None`` the seed stored in the checkpoint is
+        used.
 
     Attributes
     ----------
@@ -242,6 +258,9 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         compile: bool = False,
         n_threads: int | None = None,
         distributed: str | bool = "auto",
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        checkpoint_every: int = 1,
+        resume: bool = False,
     ) -> None:
         self.latent_dim = latent_dim
         self.architecture = architecture
@@ -277,6 +296,9 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         self.compile = compile
         self.n_threads = n_threads
         self.distributed = distributed
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.resume = resume
 
     def _build_model(self, n_features: int, input_shape: tuple[int, ...], output_activation: str) -> Autoencoder:
         check_choice("architecture", self.architecture, ARCHITECTURES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -85,6 +86,9 @@ class VariationalAutoEncoder(AutoEncoder):
         As in :class:`AutoEncoder`.
     precision, compile, n_threads, distributed
         As in :class:`AutoEncoder`.
+    checkpoint_dir, checkpoint_every, resume
+        As in :class:`AutoEncoder`. The checkpoints also hold the state of the random
+        number generator that draws the posterior samples.
 
     Attributes
     ----------
@@ -145,6 +149,9 @@ class VariationalAutoEncoder(AutoEncoder):
         compile: bool = False,
         n_threads: int | None = None,
         distributed: str | bool = "auto",
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        checkpoint_every: int = 1,
+        resume: bool = False,
     ) -> None:
         self.latent_dim = latent_dim
         self.architecture = architecture
@@ -175,6 +182,9 @@ class VariationalAutoEncoder(AutoEncoder):
         self.compile = compile
         self.n_threads = n_threads
         self.distributed = distributed
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.resume = resume
 
     # --- building -----------------------------------------------------------------------
 

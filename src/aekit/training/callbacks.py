@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
@@ -44,6 +44,14 @@ class Callback:
     def on_fit_end(self, trainer: Trainer) -> None:
         pass
 
+    def state_dict(self) -> dict[str, Any] | None:
+        """State that a checkpoint must keep to continue the run exactly: JSON values
+        and tensors. None (the default) for a callback without such state."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the state returned by :meth:`state_dict`."""
+
 
 class EarlyStopping(Callback):
     """Stop when the monitored loss has not improved for ``patience`` epochs, then
@@ -76,6 +84,20 @@ class EarlyStopping(Callback):
         if self._epochs_without_improvement >= self.patience:
             trainer.stop_training = True
 
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "best_state": self.best_state,
+            "epochs_without_improvement": self._epochs_without_improvement,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best_loss = float(state["best_loss"])
+        self.best_epoch = state["best_epoch"]
+        self.best_state = state["best_state"]
+        self._epochs_without_improvement = int(state["epochs_without_improvement"])
+
     def on_fit_end(self, trainer: Trainer) -> None:
         if self.best_state is not None:
             trainer.model.load_state_dict(self.best_state)
@@ -94,7 +116,11 @@ class ProgressBar(Callback):
         self._last_refresh = 0.0
 
     def on_fit_start(self, trainer: Trainer) -> None:
-        self._bar = tqdm(total=trainer.max_epochs, unit="epoch", desc="training", disable=None, leave=True)
+        # A resumed run starts the bar at the epochs already done.
+        self._bar = tqdm(
+            total=trainer.max_epochs, initial=trainer.start_epoch - 1, unit="epoch", desc="training",
+            disable=None, leave=True,
+        )
 
     def on_batch_end(self, trainer: Trainer, batch: int, loss: torch.Tensor) -> None:
         now = time.monotonic()
@@ -161,6 +187,13 @@ class ReconstructionTimeline(Callback):
         order = sorted(range(len(self.epochs)), key=self.epochs.__getitem__)
         self.epochs = [self.epochs[i] for i in order]
         self.reconstructions = [self.reconstructions[i] for i in order]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epochs": list(self.epochs), "reconstructions": list(self.reconstructions)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epochs = [int(epoch) for epoch in state["epochs"]]
+        self.reconstructions = list(state["reconstructions"])
 
     @torch.no_grad()
     def _record(self, trainer: Trainer, epoch: int) -> None:

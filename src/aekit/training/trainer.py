@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -106,6 +107,9 @@ class Trainer:
         self.train_model = self._training_view(model, compile)
         self.history = History()
         self.stop_training = False
+        # A run resumed from a checkpoint starts after the checkpoint's epoch (see restore).
+        self.start_epoch = 1
+        self._stopped_before_start = False
 
     def _training_view(self, model: nn.Module, compile: bool) -> nn.Module:
         """Return the module that training steps call: DDP-wrapped and compiled as asked."""
@@ -127,10 +131,12 @@ class Trainer:
         source = self._batch_source(x_train)
         # Callbacks may read the data, e.g. to log reconstructions of a few validation rows.
         self.x_train, self.x_val = x_train, x_val
-        self.stop_training = False
+        self.stop_training = self._stopped_before_start
         self._call("on_fit_start")
 
-        for epoch in range(1, self.max_epochs + 1):
+        for epoch in range(self.start_epoch, self.max_epochs + 1):
+            if self.stop_training:
+                break
             started = time.perf_counter()
             self._call("on_epoch_start", epoch)
 
@@ -154,11 +160,72 @@ class Trainer:
             }
             self._record(logs)
             self._call("on_epoch_end", epoch, logs)
-            if self.stop_training:
-                break
 
         self._call("on_fit_end")
         return self.history
+
+    def checkpoint_state(self, epoch: int) -> dict[str, Any]:
+        """Everything that continues this run exactly after ``epoch``: weights, optimizer,
+        gradient scaler, random number generators, history and callback states.
+
+        Random numbers come from the batch-order generator and torch's default
+        generators (dropout, input noise, a VAE's samples). Training draws nothing
+        from numpy's or Python's global generators, so those are left alone.
+        """
+        return {
+            "epoch": epoch,
+            "stop_training": self.stop_training,
+            "history": self.history.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "grad_scaler": None if self.grad_scaler is None else self.grad_scaler.state_dict(),
+            "rng": {
+                "batch_order": self.generator.get_state(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+            },
+            "callbacks": [
+                {"callback": type(callback).__name__, "state": state}
+                for callback, state in self._callback_states()
+            ],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from ``state`` (see :meth:`checkpoint_state`): the next :meth:`fit`
+        starts with the epoch after it.
+
+        Call it where the training run draws its random numbers, because it sets
+        torch's default generator.
+        """
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.grad_scaler is not None and state["grad_scaler"] is not None:
+            self.grad_scaler.load_state_dict(state["grad_scaler"])
+        rng = state["rng"]
+        self.generator.set_state(rng["batch_order"])
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] is not None and self.device.type == "cuda":
+            # NOTE: only run on CPU so far. CUDA kernels are not bit-reproducible anyway, so a
+            # resumed GPU run continues the same random stream but may differ in rounding.
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+
+        saved = state["callbacks"]
+        current = [callback for callback, _ in self._callback_states()]
+        if [entry["callback"] for entry in saved] != [type(callback).__name__ for callback in current]:
+            raise ValueError(
+                f"the checkpoint contains the state of the callbacks {[entry['callback'] for entry in saved]}, "
+                f"but this run has {[type(callback).__name__ for callback in current]}."
+            )
+        for callback, entry in zip(current, saved):
+            callback.load_state_dict(entry["state"])
+
+        self.history = History.from_dict(state["history"])
+        self.start_epoch = int(state["epoch"]) + 1
+        self._stopped_before_start = bool(state["stop_training"])
+
+    def _callback_states(self) -> list[tuple[Callback, dict[str, Any]]]:
+        states = [(callback, callback.state_dict()) for callback in self.callbacks]
+        return [(callback, state) for callback, state in states if state is not None]
 
     def _batch_source(self, x_train: torch.Tensor | BatchSource) -> BatchSource:
         if not isinstance(x_train, torch.Tensor):
