@@ -50,23 +50,39 @@ def to_float_array(X: object, *, name: str = "X") -> tuple[np.ndarray, list[str]
 
 
 def _frame_to_array(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, list[str] | None]:
+    check_numeric_columns(frame, name)
+    columns = list(frame.columns)
+    feature_names = [str(c) for c in columns] if all(isinstance(c, str) for c in columns) else None
+    array = frame.to_numpy(dtype=np.float32, na_value=np.nan)
+    return array, feature_names
+
+
+def check_numeric_columns(frame: pd.DataFrame, name: str = "X") -> None:
+    """Raise ``DataError`` if ``frame`` has categorical (non-numeric) columns.
+
+    This is the one place that decides which column types aekit accepts; a table of
+    categorical columns only gets its own message, because dropping them leaves nothing.
+    """
     non_numeric = [
         column
         for column in frame.columns
         if not (pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]))
     ]
-    if non_numeric:
-        described = ", ".join(f"{column!r} ({frame[column].dtype})" for column in non_numeric[:_MAX_LISTED])
-        more = f" and {len(non_numeric) - _MAX_LISTED} more" if len(non_numeric) > _MAX_LISTED else ""
-        raise DataError(
-            f"{name} has non-numeric columns {described}{more}; drop them or encode them as "
-            "numbers before training."
-        )
+    if not non_numeric:
+        return
 
-    columns = list(frame.columns)
-    feature_names = [str(c) for c in columns] if all(isinstance(c, str) for c in columns) else None
-    array = frame.to_numpy(dtype=np.float32, na_value=np.nan)
-    return array, feature_names
+    described = ", ".join(f"{column!r} ({frame[column].dtype})" for column in non_numeric[:_MAX_LISTED])
+    more = f" and {len(non_numeric) - _MAX_LISTED} more" if len(non_numeric) > _MAX_LISTED else ""
+    if len(non_numeric) == frame.shape[1]:
+        raise DataError(
+            f"{name} has only categorical (non-numeric) columns: {described}{more}; aekit trains on "
+            "numeric columns, so encode them as numbers first, for example one-hot columns "
+            "with pandas.get_dummies."
+        )
+    raise DataError(
+        f"{name} has non-numeric columns {described}{more}; drop them or encode them as "
+        "numbers before training."
+    )
 
 
 def _array_to_float(X: object, name: str) -> np.ndarray:
@@ -124,4 +140,19 @@ def check_array_finite(
     raise DataError(
         f"{name} contains NaN or infinite values at {listed}{more}; drop or fill those values "
         f"before {when}."
+    )
+
+
+def check_scores_finite(errors: np.ndarray) -> np.ndarray:
+    """Return per-sample reconstruction ``errors``, or raise ``DataError`` naming the rows
+    whose error is NaN or infinite, so that no caller ever ranks a NaN score."""
+    bad_rows = np.flatnonzero(~np.isfinite(errors))
+    if len(bad_rows) == 0:
+        return errors
+
+    listed = ", ".join(str(r) for r in bad_rows[:_MAX_LISTED])
+    more = f" and {len(bad_rows) - _MAX_LISTED} more" if len(bad_rows) > _MAX_LISTED else ""
+    raise DataError(
+        f"X gives a non-finite reconstruction error at row {listed}{more}; those rows' values are "
+        "too far outside the training data's range for float32 arithmetic. Check their units."
     )

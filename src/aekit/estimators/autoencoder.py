@@ -431,7 +431,10 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
 
 
 def resolve_hidden_dims(hidden_dims: object, n_features: int, latent_dim: int) -> tuple[int, ...]:
-    """Return the encoder's hidden widths, sizing them from the data when ``None``."""
+    """Return the encoder's hidden widths, sizing them from the data when ``None``.
+
+    Raises ``ConfigError`` for widths below 1 or widths that grow towards the latent code.
+    """
     if hidden_dims is None:
         first = min(512, max(64, 1 << _ceil_log2(2 * n_features)))
         return tuple(max(width, latent_dim) for width in (first, first // 2))
@@ -445,6 +448,14 @@ def resolve_hidden_dims(hidden_dims: object, n_features: int, latent_dim: int) -
         )
 
     widths = tuple(int(w) for w in hidden_dims)
+    widening = [(a, b) for a, b in zip(widths, widths[1:]) if b > a]
+    if widening:
+        first, second = widening[0]
+        raise ConfigError(
+            f"hidden_dims {widths} widen from {first} to {second} units; an encoder narrows from the "
+            f"input towards the latent code, so list the widths from the input side in non-increasing "
+            f"order, e.g. {tuple(sorted(widths, reverse=True))}."
+        )
     narrow = [w for w in widths if w < latent_dim]
     if narrow:
         warnings.warn(

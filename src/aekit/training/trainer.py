@@ -129,22 +129,23 @@ class Trainer:
         self.x_train, self.x_val = x_train, x_val
         self.stop_training = False
         self._call("on_fit_start")
+        # Weights after the last epoch with finite losses, put back if a later epoch diverges.
+        good_state, good_epoch = _copy_state(self.model), 0
 
         for epoch in range(1, self.max_epochs + 1):
             started = time.perf_counter()
             self._call("on_epoch_start", epoch)
 
-            train_loss = self.train_one_epoch(source, epoch)
-            if self.distributed is not None:
-                self.distributed.broadcast_buffers(self.model)
-            val_terms = self.evaluate_terms(x_val) if x_val is not None else {}
+            try:
+                train_loss, val_terms = self._train_and_validate(source, x_val, epoch)
+            except TrainingDivergedError as error:
+                self.model.load_state_dict(good_state)
+                error.last_good_epoch = good_epoch
+                logger.warning("training diverged; the model keeps the weights of epoch %d", good_epoch)
+                raise
             val_loss = val_terms.get(self.monitor)
             self._record_extra(val_terms)
-            if val_loss is not None and not _is_finite(val_loss):
-                raise TrainingDivergedError(
-                    f"the validation loss became {val_loss} at epoch {epoch}; lower the "
-                    f"learning_rate (now {self._learning_rate():g}) or check the data's scale."
-                )
+            good_state, good_epoch = _copy_state(self.model), epoch
 
             logs = {
                 "train_loss": train_loss,
@@ -159,6 +160,30 @@ class Trainer:
 
         self._call("on_fit_end")
         return self.history
+
+    def _train_and_validate(
+        self, source: BatchSource, x_val: torch.Tensor | None, epoch: int
+    ) -> tuple[float, dict[str, float]]:
+        """Run one training epoch and the validation pass; raise if either loss is not finite."""
+        train_loss = self.train_one_epoch(source, epoch)
+        # A finite loss can still be followed by an update that overflows the weights.
+        if not bool(torch.stack([p.detach().isfinite().all() for p in self.model.parameters()]).all()):
+            raise TrainingDivergedError(
+                f"the weights became non-finite during epoch {epoch}; lower the learning_rate "
+                f"(now {self._learning_rate():g}) or check the data's scale.",
+                epoch=epoch,
+            )
+        if self.distributed is not None:
+            self.distributed.broadcast_buffers(self.model)
+        val_terms = self.evaluate_terms(x_val) if x_val is not None else {}
+        val_loss = val_terms.get(self.monitor)
+        if val_loss is not None and not _is_finite(val_loss):
+            raise TrainingDivergedError(
+                f"the validation loss became {val_loss} at epoch {epoch}; lower the "
+                f"learning_rate (now {self._learning_rate():g}) or check the data's scale.",
+                epoch=epoch,
+            )
+        return train_loss, val_terms
 
     def _batch_source(self, x_train: torch.Tensor | BatchSource) -> BatchSource:
         if not isinstance(x_train, torch.Tensor):
@@ -214,10 +239,13 @@ class Trainer:
 
         if not _is_finite(mean_loss):
             bad = torch.nonzero(~torch.isfinite(losses))
-            where = f"batch {int(bad[0, 0]) + 1} of {len(losses)}" if len(bad) else "a batch on another rank"
+            batch = int(bad[0, 0]) + 1 if len(bad) else None
+            where = f"batch {batch} of {len(losses)}" if batch is not None else "a batch on another rank"
             raise TrainingDivergedError(
                 f"the training loss became non-finite at epoch {epoch}, {where}; lower the "
-                f"learning_rate (now {self._learning_rate():g}) or check the data's scale."
+                f"learning_rate (now {self._learning_rate():g}) or check the data's scale.",
+                epoch=epoch,
+                batch=batch,
             )
         return mean_loss
 
@@ -273,6 +301,11 @@ class Trainer:
     def _call(self, hook: str, *args: object) -> None:
         for callback in self.callbacks:
             getattr(callback, hook)(self, *args)
+
+
+def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Copy the model's weights and buffers, on their device."""
+    return {name: value.detach().clone() for name, value in model.state_dict().items()}
 
 
 def _is_finite(value: float) -> bool:
