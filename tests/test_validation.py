@@ -264,12 +264,12 @@ def test_mixed_table_names_the_categorical_column(frame):
     "X, fragment",
     [
         (np.ones((1, 3)), "X has 1 sample; training with batch normalisation needs at least 2"),
-        (np.ones((0, 3)), "X has 0 samples (shape (0, 3))"),
-        (np.ones((5, 0)), "X has 0 features (shape (5, 0))"),
-        (pd.DataFrame(index=range(4)), "X has 0 features (shape (4, 0))"),
-        (pd.DataFrame({"a": []}), "X has 0 samples (shape (0, 1))"),
+        (np.ones((0, 3)), "X has 0 sample(s) (shape=(0, 3)) while a minimum of 1 is required"),
+        (np.ones((5, 0)), "X has 0 feature(s) (shape=(5, 0))"),
+        (pd.DataFrame(index=range(4)), "X has 0 feature(s) (shape=(4, 0))"),
+        (pd.DataFrame({"a": []}), "X has 0 sample(s) (shape=(0, 1))"),
         (np.array(3.0), "X must be 2-D"),
-        ([[]], "X has 0 features"),
+        ([[]], "X has 0 feature(s)"),
     ],
 )
 @pytest.mark.parametrize("kind", ["ae", "vae", "detector"])
@@ -293,7 +293,7 @@ def test_tiny_table_trains(kind, shape):
 
 def test_empty_input_at_inference_is_rejected(table):
     ae = AutoEncoder(**small_params()).fit(table)
-    with pytest.raises(DataError, match="X has 0 samples"):
+    with pytest.raises(DataError, match=r"X has 0 sample\(s\)"):
         ae.transform(table[:0])
     assert ae.transform(table[:1]).shape == (1, 2)
 

@@ -39,13 +39,20 @@ def to_float_array(X: object, *, name: str = "X") -> tuple[np.ndarray, list[str]
     if array.ndim < 2:
         raise DataError(
             f"{name} must be 2-D (n_samples, n_features) or an image array (n_samples, ...), "
-            f"got shape {array.shape}; use {name}.reshape(-1, 1) for a single feature or "
-            f"{name}.reshape(1, -1) for a single sample."
+            f"got shape {array.shape}. Reshape your data with {name}.reshape(-1, 1) for a single "
+            f"feature or {name}.reshape(1, -1) for a single sample."
         )
+    # The wording of these two follows scikit-learn's check_array, which its tests look for.
     if array.shape[0] == 0:
-        raise DataError(f"{name} has 0 samples (shape {array.shape}); at least 1 is required.")
+        raise DataError(
+            f"{name} has 0 sample(s) (shape={array.shape}) while a minimum of 1 is required; "
+            "pass at least one row."
+        )
     if int(np.prod(array.shape[1:])) == 0:
-        raise DataError(f"{name} has 0 features (shape {array.shape}); at least 1 is required.")
+        raise DataError(
+            f"{name} has 0 feature(s) (shape={array.shape}) while a minimum of 1 is required; "
+            "pass at least one column."
+        )
     return array, feature_names
 
 
@@ -88,7 +95,10 @@ def check_numeric_columns(frame: pd.DataFrame, name: str = "X") -> None:
 def _array_to_float(X: object, name: str) -> np.ndarray:
     array = np.asarray(X)
     if np.issubdtype(array.dtype, np.complexfloating):
-        raise DataError(f"{name} has complex values (dtype {array.dtype}); aekit needs real numbers.")
+        raise DataError(
+            f"Complex data not supported: {name} has complex values (dtype {array.dtype}); "
+            "pass real numbers, for example the real and imaginary parts as separate columns."
+        )
     if array.dtype == np.float32:
         return array
     try:

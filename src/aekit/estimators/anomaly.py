@@ -378,8 +378,11 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         return check_scores_finite(self._feature_errors(X)[2].mean(axis=1).astype(np.float32))
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Normality of each row, higher = more normal: the negative reconstruction error."""
-        return -self.reconstruction_error(X)
+        """Normality of each row, higher = more normal: the negative reconstruction error.
+
+        Returned as float64, the dtype of scikit-learn's outlier scores.
+        """
+        return -self.reconstruction_error(X).astype(np.float64)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """``score_samples(X) - offset_``: negative for outliers, positive for inliers."""

@@ -424,6 +424,12 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
             )
         return self.reconstruct(X)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # The network computes in float32 whatever the input dtype, so codes are float32.
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the latent code's columns: ``z0``, ``z1``, ..."""
         check_is_fitted(self, "model_")
