@@ -394,3 +394,20 @@ def test_divergence_is_logged(table, caplog):
     with caplog.at_level(logging.WARNING, logger="aekit"), pytest.raises(TrainingDivergedError):
         VariationalAutoEncoder(**small_params(callbacks=[EpochRecorder(boost_at_epoch=2)])).fit(table)
     assert "the model keeps the weights of epoch 1" in caplog.text
+
+
+def test_batch_of_one_with_batch_norm_is_rejected(table):
+    with pytest.raises(ConfigError, match="batch_size=1 cannot train with batch normalisation"):
+        AutoEncoder(**small_params(batch_size=1)).fit(table[:6])
+    ae = AutoEncoder(**small_params(batch_size=1, batch_norm=False, max_epochs=2)).fit(table[:6])
+    assert all(np.isfinite(ae.history_.train_loss))
+
+
+@pytest.mark.parametrize("as_frame", [False, True])
+def test_values_beyond_float32_are_named(as_frame, table):
+    X = table.astype(np.float64)
+    X[3, 1] = 1e300
+    if as_frame:
+        X = pd.DataFrame(X)
+    with pytest.raises(DataError, match=r"1 value\(s\) beyond float32's range .* row 3 column 1 \(1e\+300\)"):
+        AutoEncoder(**small_params()).fit(X)

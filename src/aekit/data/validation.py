@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -60,7 +60,9 @@ def _frame_to_array(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, list[st
     check_numeric_columns(frame, name)
     columns = list(frame.columns)
     feature_names = [str(c) for c in columns] if all(isinstance(c, str) for c in columns) else None
-    array = frame.to_numpy(dtype=np.float32, na_value=np.nan)
+    with np.errstate(over="ignore"):
+        array = frame.to_numpy(dtype=np.float32, na_value=np.nan)
+    _check_float32_range(lambda: frame.to_numpy(dtype=np.float64, na_value=np.nan), array, name)
     return array, feature_names
 
 
@@ -102,12 +104,38 @@ def _array_to_float(X: object, name: str) -> np.ndarray:
     if array.dtype == np.float32:
         return array
     try:
-        return array.astype(np.float32)
+        with np.errstate(over="ignore"):
+            converted = array.astype(np.float32)
     except (TypeError, ValueError) as err:
         raise DataError(
             f"{name} has non-numeric values (dtype {array.dtype}): {err}; convert them to numbers "
             "first."
         ) from err
+    _check_float32_range(lambda: array.astype(np.float64), converted, name)
+    return converted
+
+
+def _check_float32_range(source: Callable[[], np.ndarray], converted: np.ndarray, name: str) -> None:
+    """Raise ``DataError`` where a finite value became infinite in float32.
+
+    ``source`` returns the values in float64; it is called only when ``converted``
+    holds an infinity, which is rare, so the common case makes no float64 copy.
+    """
+    overflowed = np.isinf(converted)
+    if not overflowed.any():
+        return
+    originals = source()[overflowed]
+    finite = np.flatnonzero(np.isfinite(originals))
+    if len(finite) == 0:
+        return
+
+    index = tuple(int(i) for i in np.argwhere(overflowed)[finite[0]])
+    where = f"row {index[0]} column {index[1]}" if len(index) == 2 else f"index {index}"
+    raise DataError(
+        f"{name} has {len(finite)} value(s) beyond float32's range (about 3.4e38 in magnitude), "
+        f"the first at {where} ({originals[finite[0]]:g}); aekit computes in float32, so rescale "
+        "those values, for example by changing their units."
+    )
 
 
 def column_label(index: int, feature_names: Sequence[str] | None) -> str:

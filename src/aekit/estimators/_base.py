@@ -204,7 +204,7 @@ class BaseAutoEncoder(BaseEstimator):
         self.exports_ = []
 
     def _training_config(self) -> TrainingConfig:
-        return TrainingConfig(
+        training = TrainingConfig(
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
@@ -212,6 +212,12 @@ class BaseAutoEncoder(BaseEstimator):
             early_stopping=self.early_stopping,
             patience=self.patience,
         )
+        if training.batch_size == 1 and getattr(self, "batch_norm", False):
+            raise ConfigError(
+                "batch_size=1 cannot train with batch normalisation, which needs at least 2 rows "
+                "per batch to compute its statistics; use batch_size >= 2 or batch_norm=False."
+            )
+        return training
 
     def _check_training_data(self, X: Any) -> tuple[np.ndarray, list[str] | None, tuple[int, ...]]:
         array, feature_names = to_float_array(X)
