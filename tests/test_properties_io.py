@@ -266,7 +266,7 @@ def tables(draw, min_rows=0):
     return draw(hnp.arrays(dtype=dtype, shape=(n_rows, n_columns), elements=elements))
 
 
-ESTIMATOR_PARAMS = st.fixed_dictionaries(
+ANY_PARAMS = st.fixed_dictionaries(
     {
         "latent_dim": st.one_of(st.none(), st.integers(-1, 5)),
         "hidden_dims": st.one_of(st.none(), st.lists(st.integers(-1, 8), max_size=3).map(tuple)),
@@ -275,14 +275,31 @@ ESTIMATOR_PARAMS = st.fixed_dictionaries(
         "scaling": st.sampled_from(["auto", "standard", "minmax", "none", "bogus"]),
         "batch_norm": st.booleans(),
         "dropout": st.sampled_from([0.0, 0.5, 1.0]),
+        "random_state": st.sampled_from([0, 1, 2**32 - 1, None, -1, 2**32, 2.5, "0"]),
+        "verbose": st.sampled_from([0, -1, None, "1"]),
     }
 )
+# Valid settings, so that about half the examples get past the parameter checks to the data.
+VALID_PARAMS = st.fixed_dictionaries(
+    {
+        "latent_dim": st.sampled_from([None, 1, 2]),
+        "hidden_dims": st.sampled_from([None, (), (4,), (8, 4)]),
+        "batch_size": st.integers(2, 9),
+        "validation_fraction": st.sampled_from([0.0, 0.2, 0.5]),
+        "scaling": st.sampled_from(["auto", "standard", "minmax", "none"]),
+        "batch_norm": st.booleans(),
+        "dropout": st.sampled_from([0.0, 0.5]),
+        "random_state": st.sampled_from([0, 1, None]),
+        "verbose": st.just(0),
+    }
+)
+ESTIMATOR_PARAMS = st.one_of(VALID_PARAMS, ANY_PARAMS)
 
 
 @FAST
 @given(X=tables(), X_new=tables(min_rows=1), params=ESTIMATOR_PARAMS, kind=st.sampled_from(["ae", "vae", "detector"]))
 def test_estimator_fits_scores_or_rejects(X, X_new, params, kind):
-    base = {**TINY_MODEL, **{k: v for k, v in params.items() if v is not None or k == "latent_dim"}}
+    base = {**TINY_MODEL, **{k: v for k, v in params.items() if v is not None or k in ("latent_dim", "verbose")}}
     if kind == "vae":
         estimator = VariationalAutoEncoder(**base)
     elif kind == "detector":

@@ -411,3 +411,25 @@ def test_values_beyond_float32_are_named(as_frame, table):
         X = pd.DataFrame(X)
     with pytest.raises(DataError, match=r"1 value\(s\) beyond float32's range .* row 3 column 1 \(1e\+300\)"):
         AutoEncoder(**small_params()).fit(X)
+
+
+@pytest.mark.parametrize(
+    "params, fragment",
+    [
+        ({"random_state": -1}, "random_state must be between 0 and 2**32 - 1, got -1"),
+        ({"random_state": 2.5}, "random_state must be an integer, a numpy RandomState or None, got 2.5"),
+        ({"random_state": "3"}, "random_state must be an integer, a numpy RandomState or None, got '3'"),
+        ({"verbose": None}, "verbose must be an integer >= 0, got None"),
+        ({"verbose": "2"}, "verbose must be an integer >= 0, got '2'"),
+    ],
+)
+def test_invalid_seed_and_verbosity_are_config_errors(params, fragment, table):
+    with pytest.raises(ConfigError) as info:
+        AutoEncoder(**small_params(**params)).fit(table)
+    assert fragment in str(info.value)
+
+
+def test_ragged_rows_are_a_data_error(table):
+    ae = AutoEncoder(**small_params()).fit(table)
+    with pytest.raises(DataError, match="X cannot be read as an array: .*pass rows of equal length"):
+        ae.transform([[1.0, 2.0], [3.0]])

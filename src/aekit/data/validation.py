@@ -95,7 +95,11 @@ def check_numeric_columns(frame: pd.DataFrame, name: str = "X") -> None:
 
 
 def _array_to_float(X: object, name: str) -> np.ndarray:
-    array = np.asarray(X)
+    try:
+        array = np.asarray(X)
+    except ValueError as err:
+        # Nested lists of different lengths do not form an array.
+        raise DataError(f"{name} cannot be read as an array: {err}; pass rows of equal length.") from err
     if np.issubdtype(array.dtype, np.complexfloating):
         raise DataError(
             f"Complex data not supported: {name} has complex values (dtype {array.dtype}); "

@@ -31,7 +31,7 @@ from ..data.validation import check_array_finite, check_scores_finite, to_float_
 from ..exceptions import AekitWarning, ConfigError, DataError
 from ..losses import LOSSES, reconstruction_error
 from ..models import Autoencoder
-from ..models.layers import OUTPUT_ACTIVATIONS, check_choice
+from ..models.layers import OUTPUT_ACTIVATIONS, check_choice, check_integer
 from ..preprocessing import SCALINGS, UNIT_RANGE_SCALINGS, Scaler
 from ..training import EarlyStopping, EpochLogger, ProgressBar, Trainer
 from ..training.callbacks import Callback, ReconstructionTimeline
@@ -212,6 +212,7 @@ class BaseAutoEncoder(BaseEstimator):
             early_stopping=self.early_stopping,
             patience=self.patience,
         )
+        check_integer("verbose", self.verbose, 0)
         if training.batch_size == 1 and getattr(self, "batch_norm", False):
             raise ConfigError(
                 "batch_size=1 cannot train with batch normalisation, which needs at least 2 rows "

@@ -14,7 +14,8 @@ cProfile, AMD EPYC, 1 thread, fp32; see docs/benchmarks/throughput.md):
 So the loop keeps Python out of the step. Batches are whole slices of one shuffled
 copy per epoch (``TensorBatches``), never per-sample ``Dataset.__getitem__`` calls or
 ``DataLoader`` collation. Step losses stay on the device until the epoch ends, so the
-loop syncs with the device once per epoch (plus the progress bar's rare refreshes).
+loop syncs with the device twice per epoch, for the mean loss and the check that the
+weights are finite (plus the progress bar's rare refreshes).
 Gradients are reset with ``zero_grad(set_to_none=True)``, the estimators build a
 fused Adam (one kernel for all parameters), and the loss is one fused MSE kernel.
 Against the earlier loop (per-parameter Adam, a four-kernel loss and an indexed
