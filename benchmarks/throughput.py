@@ -13,7 +13,10 @@ loop (one shuffled copy per epoch, slices, fused Adam, no callbacks). The matrix
 ceiling times the forward and the two backward products of every linear layer at the
 batch size, with nothing else. Training FLOPs are counted as 3x the forward FLOPs.
 
-Usage: python benchmarks/throughput.py [--quick] [--threads N] [--data DIR]
+The page ends with scoring speed: an exported ONNX graph in ONNX Runtime against aekit's
+own ``reconstruction_error`` on the same threads (see ``onnx_scoring.py``).
+
+Usage: python benchmarks/throughput.py [--quick] [--threads N] [--clock wall|cpu] [--data DIR]
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from aekit.data import read_idx
 from aekit.models import DenseAutoencoder, DenseConfig
 from aekit.training import Callback, ReconstructionObjective, Trainer
 from aekit.training.optim import build_adam
+from onnx_scoring import scoring_section  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "benchmarks" / "throughput.md"
@@ -113,38 +117,19 @@ def aekit_rate(
     """Samples/s of aekit's training epochs (after one warm-up epoch, which also compiles) and
     the final training loss.
 
-    The estimator's ``fit`` runs with an extra callback that times each epoch. Epochs
+    The estimator's ``fit`` runs with a callback that times each epoch. Epochs
     are the trainer's hot path, so the timing leaves out scaling, the split and the
     metrics, as it does for the other contenders.
     """
     timer = EpochClock()
-    estimator = TimedAutoEncoder(
+    estimator = aekit.AutoEncoder(
         latent_dim=work.latent_dim, hidden_dims=work.hidden_dims, batch_size=work.batch_size,
         max_epochs=work.epochs + 1, validation_fraction=0, early_stopping=False, random_state=0,
-        precision=precision, compile=compile, device=device,
+        precision=precision, compile=compile, device=device, callbacks=[timer],
     )
-    estimator.timer_callback = timer
     estimator.fit(work.X)
     return len(work.X) * work.epochs / sum(timer.seconds[1:]), estimator.history_.train_loss[-1]
 
-
-class TimedAutoEncoder(aekit.AutoEncoder):
-    """aekit's estimator with an epoch timer added to the trainer's callbacks."""
-
-    timer_callback: Callback | None = None
-
-    def _train(self, model, training, x_train, x_val, seed, context=None):
-        original = Trainer.__init__
-
-        def init_with_timer(trainer, *args, **kwargs):
-            kwargs["callbacks"] = [*kwargs.get("callbacks", ()), self.timer_callback]
-            original(trainer, *args, **kwargs)
-
-        Trainer.__init__ = init_with_timer
-        try:
-            return super()._train(model, training, x_train, x_val, seed, context)
-        finally:
-            Trainer.__init__ = original
 
 
 def minimal_loop_rate(work: Workload, precision: str = "fp32") -> float:
@@ -361,7 +346,9 @@ def main() -> None:
             "",
         ]
     gpu_rows = cuda_rows(mnist) if torch.cuda.is_available() else []
-    write_page(args, rows, quality, checks, profiles, notes, gpu_rows)
+    scoring = scoring_section(args.data, torch.get_num_threads(), 1 if args.quick else 5, args.quick, args.clock)
+    print("\n".join(scoring), flush=True)
+    write_page(args, rows, quality, checks, profiles, notes, gpu_rows, scoring)
 
 
 def cuda_rows(work: Workload) -> list[tuple[str, float]]:
@@ -376,7 +363,7 @@ def cuda_rows(work: Workload) -> list[tuple[str, float]]:
     return rows
 
 
-def write_page(args, rows, quality, checks, profiles, notes, gpu_rows) -> None:
+def write_page(args, rows, quality, checks, profiles, notes, gpu_rows, scoring) -> None:
     threads = torch.get_num_threads()
     lines = [
         "# Training throughput",
@@ -415,7 +402,8 @@ def write_page(args, rows, quality, checks, profiles, notes, gpu_rows) -> None:
         lines += ["", f"## {torch.cuda.get_device_name(0)}", "", f"aekit on {rows[0][0]}, samples/s:", "",
                   "| setting | aekit |", "| --- | ---: |"]
         lines += [f"| {label} | {rate:,.0f} |" for label, rate in gpu_rows]
-    lines += ["", *notes, "## Where the time goes", ""]
+    lines += ["", *notes, "## Scoring: ONNX Runtime versus aekit", "", *scoring, ""]
+    lines += ["## Where the time goes", ""]
     for name, table, python in profiles:
         lines += [f"### {name}", "", "torch.profiler, one epoch of aekit's trainer, by self CPU time:", "", "```",
                   table.rstrip(), "```", "", "cProfile of the same epoch, by own time:", "", "```", python.rstrip(),
