@@ -37,7 +37,9 @@ def fitted(inliers):
 def test_outlier_conventions(fitted, inliers):
     errors = fitted.reconstruction_error(inliers)
     np.testing.assert_array_equal(fitted.score_samples(inliers), -errors)
-    np.testing.assert_array_equal(fitted.decision_function(inliers), -errors - fitted.offset_)
+    # Scores are float64, as scikit-learn's outlier checks require.
+    assert fitted.score_samples(inliers).dtype == np.float64
+    np.testing.assert_array_equal(fitted.decision_function(inliers), -errors.astype(np.float64) - fitted.offset_)
     assert fitted.offset_ == -fitted.threshold_
     labels = fitted.predict(inliers)
     assert set(np.unique(labels)) == {-1, 1}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import mmap
 import numbers
 import warnings
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 
 from .exceptions import AekitWarning, ConfigError
@@ -143,19 +145,35 @@ def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     return batch.to(device)
 
 
+def is_memory_mapped(X: object) -> bool:
+    """Return whether ``X`` is a view of a memory-mapped file, such as ``np.load(path, mmap_mode="r")``."""
+    while X is not None:
+        if isinstance(X, (np.memmap, mmap.mmap)):
+            return True
+        X = getattr(X, "base", None)
+    return False
+
+
 # Share of the free device memory that an in-memory training set may occupy; the rest
 # is left for weights, activations and optimizer state.
 DEVICE_DATA_SHARE = 0.5
 
 
-def keep_data_on_host(n_bytes: int, device: torch.device, free_bytes: int | None = None) -> bool:
+def keep_data_on_host(
+    n_bytes: int, device: torch.device, free_bytes: int | None = None, *, memory_mapped: bool = False
+) -> bool:
     """Return whether training data of ``n_bytes`` stays in host memory and moves by batch.
 
-    On the CPU the data is already where the model is. On CUDA, data larger than
-    ``DEVICE_DATA_SHARE`` of the free device memory (``free_bytes``, read from the
-    device when ``None``) stays on the host. MPS shares memory with the host, so the
-    data moves once.
+    On the CPU the data is already where the model is. Data read from a memory-mapped
+    file stays on the host on every other device, because its user chose not to hold it
+    all in memory. On CUDA, data larger than ``DEVICE_DATA_SHARE`` of the free device
+    memory (``free_bytes``, read from the device when ``None``) stays on the host. MPS
+    shares memory with the host, so other data moves once.
     """
+    if device.type == "cpu":
+        return False
+    if memory_mapped:
+        return True
     if device.type != "cuda":
         return False
     if free_bytes is None:

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from .exceptions import ConfigError
+
 # Seeds are drawn below 2**31 so they fit every RNG that torch and numpy accept.
 _MAX_SEED = 2**31 - 1
 
@@ -20,11 +22,16 @@ def resolve_seed(random_state: int | np.random.RandomState | None) -> int:
     """
     if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
         if not 0 <= random_state <= 2**32 - 1:
-            raise ValueError(
+            raise ConfigError(
                 f"random_state must be between 0 and 2**32 - 1, got {random_state!r}."
             )
         return int(random_state)
-    rng = check_random_state(random_state)
+    try:
+        rng = check_random_state(random_state)
+    except ValueError as err:
+        raise ConfigError(
+            f"random_state must be an integer, a numpy RandomState or None, got {random_state!r}."
+        ) from err
     return int(rng.randint(0, _MAX_SEED))
 
 

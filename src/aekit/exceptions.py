@@ -5,6 +5,8 @@ catching the builtin keeps working; catch :class:`AekitError` to handle every
 error that aekit raises on purpose.
 """
 
+from __future__ import annotations
+
 from sklearn.exceptions import NotFittedError
 
 __all__ = [
@@ -40,7 +42,25 @@ class ExportError(AekitError, RuntimeError):
 
 
 class TrainingDivergedError(AekitError, RuntimeError):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite.
+
+    ``epoch`` and ``batch`` (both 1-based, None when unknown) locate the first
+    non-finite loss. ``last_good_epoch`` is the epoch whose weights the trainer put
+    back into the model before raising (0 for the initial weights).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        epoch: int | None = None,
+        batch: int | None = None,
+        last_good_epoch: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.batch = batch
+        self.last_good_epoch = last_good_epoch
 
 
 class AekitWarning(UserWarning):

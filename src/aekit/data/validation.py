@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,49 +39,107 @@ def to_float_array(X: object, *, name: str = "X") -> tuple[np.ndarray, list[str]
     if array.ndim < 2:
         raise DataError(
             f"{name} must be 2-D (n_samples, n_features) or an image array (n_samples, ...), "
-            f"got shape {array.shape}; use {name}.reshape(-1, 1) for a single feature or "
-            f"{name}.reshape(1, -1) for a single sample."
+            f"got shape {array.shape}. Reshape your data with {name}.reshape(-1, 1) for a single "
+            f"feature or {name}.reshape(1, -1) for a single sample."
         )
+    # The wording of these two follows scikit-learn's check_array, which its tests look for.
     if array.shape[0] == 0:
-        raise DataError(f"{name} has 0 samples (shape {array.shape}); at least 1 is required.")
+        raise DataError(
+            f"{name} has 0 sample(s) (shape={array.shape}) while a minimum of 1 is required; "
+            "pass at least one row."
+        )
     if int(np.prod(array.shape[1:])) == 0:
-        raise DataError(f"{name} has 0 features (shape {array.shape}); at least 1 is required.")
+        raise DataError(
+            f"{name} has 0 feature(s) (shape={array.shape}) while a minimum of 1 is required; "
+            "pass at least one column."
+        )
     return array, feature_names
 
 
 def _frame_to_array(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, list[str] | None]:
+    check_numeric_columns(frame, name)
+    columns = list(frame.columns)
+    feature_names = [str(c) for c in columns] if all(isinstance(c, str) for c in columns) else None
+    with np.errstate(over="ignore"):
+        array = frame.to_numpy(dtype=np.float32, na_value=np.nan)
+    _check_float32_range(lambda: frame.to_numpy(dtype=np.float64, na_value=np.nan), array, name)
+    return array, feature_names
+
+
+def check_numeric_columns(frame: pd.DataFrame, name: str = "X") -> None:
+    """Raise ``DataError`` if ``frame`` has categorical (non-numeric) columns.
+
+    This is the one place that decides which column types aekit accepts; a table of
+    categorical columns only gets its own message, because dropping them leaves nothing.
+    """
     non_numeric = [
         column
         for column in frame.columns
         if not (pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]))
     ]
-    if non_numeric:
-        described = ", ".join(f"{column!r} ({frame[column].dtype})" for column in non_numeric[:_MAX_LISTED])
-        more = f" and {len(non_numeric) - _MAX_LISTED} more" if len(non_numeric) > _MAX_LISTED else ""
-        raise DataError(
-            f"{name} has non-numeric columns {described}{more}; drop them or encode them as "
-            "numbers before training."
-        )
+    if not non_numeric:
+        return
 
-    columns = list(frame.columns)
-    feature_names = [str(c) for c in columns] if all(isinstance(c, str) for c in columns) else None
-    array = frame.to_numpy(dtype=np.float32, na_value=np.nan)
-    return array, feature_names
+    described = ", ".join(f"{column!r} ({frame[column].dtype})" for column in non_numeric[:_MAX_LISTED])
+    more = f" and {len(non_numeric) - _MAX_LISTED} more" if len(non_numeric) > _MAX_LISTED else ""
+    if len(non_numeric) == frame.shape[1]:
+        raise DataError(
+            f"{name} has only categorical (non-numeric) columns: {described}{more}; aekit trains on "
+            "numeric columns, so encode them as numbers first, for example one-hot columns "
+            "with pandas.get_dummies."
+        )
+    raise DataError(
+        f"{name} has non-numeric columns {described}{more}; drop them or encode them as "
+        "numbers before training."
+    )
 
 
 def _array_to_float(X: object, name: str) -> np.ndarray:
-    array = np.asarray(X)
+    try:
+        array = np.asarray(X)
+    except ValueError as err:
+        # Nested lists of different lengths do not form an array.
+        raise DataError(f"{name} cannot be read as an array: {err}; pass rows of equal length.") from err
     if np.issubdtype(array.dtype, np.complexfloating):
-        raise DataError(f"{name} has complex values (dtype {array.dtype}); aekit needs real numbers.")
+        raise DataError(
+            f"Complex data not supported: {name} has complex values (dtype {array.dtype}); "
+            "pass real numbers, for example the real and imaginary parts as separate columns."
+        )
     if array.dtype == np.float32:
         return array
     try:
-        return array.astype(np.float32)
+        with np.errstate(over="ignore"):
+            converted = array.astype(np.float32)
     except (TypeError, ValueError) as err:
         raise DataError(
             f"{name} has non-numeric values (dtype {array.dtype}): {err}; convert them to numbers "
             "first."
         ) from err
+    _check_float32_range(lambda: array.astype(np.float64), converted, name)
+    return converted
+
+
+def _check_float32_range(source: Callable[[], np.ndarray], converted: np.ndarray, name: str) -> None:
+    """Raise ``DataError`` where a finite value became infinite in float32.
+
+    ``source`` returns the values in float64; it is called only when ``converted``
+    holds an infinity, which is rare, so the common case makes no float64 copy.
+    """
+    overflowed = np.isinf(converted)
+    if not overflowed.any():
+        return
+    originals = source()[overflowed]
+    finite = np.flatnonzero(np.isfinite(originals))
+    if len(finite) == 0:
+        return
+
+    index = tuple(int(i) for i in np.argwhere(overflowed)[finite[0]])
+    where = f"row {index[0]} column {index[1]}" if len(index) == 2 else f"index {index}"
+    raise DataError(
+        f"{name} has {len(finite)} value(s) beyond float32's range (about 3.4e38 in magnitude), "
+        f"the first at {where} ({originals[finite[0]]:g}); aekit computes in float32, so rescale "
+        "those values, for example by changing their units."
+    )
 
 
 def column_label(index: int, feature_names: Sequence[str] | None) -> str:
@@ -124,4 +182,19 @@ def check_array_finite(
     raise DataError(
         f"{name} contains NaN or infinite values at {listed}{more}; drop or fill those values "
         f"before {when}."
+    )
+
+
+def check_scores_finite(errors: np.ndarray) -> np.ndarray:
+    """Return per-sample reconstruction ``errors``, or raise ``DataError`` naming the rows
+    whose error is NaN or infinite, so that no caller ever ranks a NaN score."""
+    bad_rows = np.flatnonzero(~np.isfinite(errors))
+    if len(bad_rows) == 0:
+        return errors
+
+    listed = ", ".join(str(r) for r in bad_rows[:_MAX_LISTED])
+    more = f" and {len(bad_rows) - _MAX_LISTED} more" if len(bad_rows) > _MAX_LISTED else ""
+    raise DataError(
+        f"X gives a non-finite reconstruction error at row {listed}{more}; those rows' values are "
+        "too far outside the training data's range for float32 arithmetic. Check their units."
     )

@@ -16,15 +16,22 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .._device import amp_settings, keep_data_on_host, resolve_device, to_device, torch_threads
+from .._device import (
+    amp_settings,
+    is_memory_mapped,
+    keep_data_on_host,
+    resolve_device,
+    to_device,
+    torch_threads,
+)
 from .._seed import resolve_seed, torch_seeded
 from ..baselines import pca_reconstruction_mse
 from ..config import TrainingConfig
-from ..data.validation import check_array_finite, to_float_array
+from ..data.validation import check_array_finite, check_scores_finite, to_float_array
 from ..exceptions import AekitWarning, ConfigError, DataError, ModelFileError
 from ..losses import LOSSES, reconstruction_error
 from ..models import Autoencoder
-from ..models.layers import OUTPUT_ACTIVATIONS, check_choice
+from ..models.layers import OUTPUT_ACTIVATIONS, check_choice, check_integer
 from ..preprocessing import SCALINGS, UNIT_RANGE_SCALINGS, Scaler
 from ..training import EarlyStopping, EpochLogger, ProgressBar, Trainer
 from ..training.callbacks import Callback, ReconstructionTimeline
@@ -115,7 +122,10 @@ class BaseAutoEncoder(BaseEstimator):
         with torch_seeded(seed):
             model = self._build_model(n_features, input_shape, output_activation).to(device)
         x_train = self._to_model_tensor(scaled[train_rows], model, input_shape, torch.device("cpu"))
-        if not keep_data_on_host(x_train.nbytes, device):
+        # A memory-mapped X moves to the device batch by batch, never whole.
+        # TODO: the scaled training rows are still copied whole into host memory; for files
+        # larger than memory, train on aekit.data.stream(path) instead.
+        if not keep_data_on_host(x_train.nbytes, device, memory_mapped=is_memory_mapped(X)):
             x_train = x_train.to(device)
         x_val = None
         if len(val_rows):
@@ -199,7 +209,7 @@ class BaseAutoEncoder(BaseEstimator):
         self.exports_ = []
 
     def _training_config(self) -> TrainingConfig:
-        return TrainingConfig(
+        training = TrainingConfig(
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
@@ -207,6 +217,13 @@ class BaseAutoEncoder(BaseEstimator):
             early_stopping=self.early_stopping,
             patience=self.patience,
         )
+        check_integer("verbose", self.verbose, 0)
+        if training.batch_size == 1 and getattr(self, "batch_norm", False):
+            raise ConfigError(
+                "batch_size=1 cannot train with batch normalisation, which needs at least 2 rows "
+                "per batch to compute its statistics; use batch_size >= 2 or batch_norm=False."
+            )
+        return training
 
     def _check_training_data(self, X: Any) -> tuple[np.ndarray, list[str] | None, tuple[int, ...]]:
         array, feature_names = to_float_array(X)
@@ -253,6 +270,13 @@ class BaseAutoEncoder(BaseEstimator):
                 f"loss='bce' needs data scaled to [0, 1] and a sigmoid output, but scaling resolves "
                 f"to {scaler_kind!r} and output_activation to {activation!r}; use scaling='minmax' "
                 "(or 'global-minmax' for images) with output_activation='auto', or loss='mse'."
+            )
+        if activation == "sigmoid" and scaler_kind not in UNIT_RANGE_SCALINGS:
+            # A sigmoid cannot output values outside (0, 1), so it could never reconstruct them.
+            raise ConfigError(
+                f"output_activation='sigmoid' outputs values in (0, 1), but scaling resolves to "
+                f"{scaler_kind!r}, which leaves data outside [0, 1]; use scaling='minmax' (or "
+                "'global-minmax' for images), or output_activation='auto'."
             )
         return activation
 
@@ -461,7 +485,7 @@ class BaseAutoEncoder(BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        return self._scaled_errors(self._check_inference_data(X, when="scoring"))
+        return check_scores_finite(self._scaled_errors(self._check_inference_data(X, when="scoring")))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Per-sample score, higher for more normal samples: the negative reconstruction error."""
@@ -515,7 +539,12 @@ class BaseAutoEncoder(BaseEstimator):
 
 def resolve_latent_dim(latent_dim: object, n_features: int) -> int:
     """Return the latent size: ``latent_dim`` itself, or for ``None`` the square root of
-    the number of features, rounded, between 1 and 64."""
+    the number of features, rounded, between 1 and 64.
+
+    Raises ``ConfigError`` for a size below 1. Warns when the code is not smaller than
+    the input: an overcomplete code only makes sense with a regulariser (sparsity,
+    input noise, dropout), since otherwise the network can learn the identity.
+    """
     if latent_dim is None:
         return max(1, min(64, round(math.sqrt(n_features))))
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, numbers.Integral) or latent_dim < 1:
@@ -525,7 +554,7 @@ def resolve_latent_dim(latent_dim: object, n_features: int) -> int:
         warnings.warn(
             f"latent_dim={latent_dim} is not smaller than the {n_features} input features, so "
             "the autoencoder can learn the identity instead of a compressed code; use a "
-            f"latent_dim below {n_features} or add regularisation.",
+            f"latent_dim below {n_features} or add regularisation (sparsity, input noise, dropout).",
             AekitWarning,
             stacklevel=4,
         )

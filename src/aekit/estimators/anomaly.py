@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from .._seed import resolve_seed
-from ..data.validation import to_float_array
+from ..data.validation import check_scores_finite, to_float_array
 from ..exceptions import ConfigError, DataError
 from ..models.layers import check_choice
 from ..scoring import (
@@ -404,11 +404,16 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         check_is_fitted(self, "estimator_")
         if self.feature_error_scales_ is None:
             return self.estimator_.reconstruction_error(X)
-        return self._feature_errors(X)[2].mean(axis=1).astype(np.float32)
+        # Checked here too, so that a NaN is reported as found while scoring.
+        self.estimator_._check_inference_data(X, when="scoring")
+        return check_scores_finite(self._feature_errors(X)[2].mean(axis=1).astype(np.float32))
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Normality of each row, higher = more normal: the negative reconstruction error."""
-        return -self.reconstruction_error(X)
+        """Normality of each row, higher = more normal: the negative reconstruction error.
+
+        Returned as float64, the dtype of scikit-learn's outlier scores.
+        """
+        return -self.reconstruction_error(X).astype(np.float64)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """``score_samples(X) - offset_``: negative for outliers, positive for inliers."""

@@ -446,6 +446,12 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
             )
         return self.reconstruct(X)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # The network computes in float32 whatever the input dtype, so codes are float32.
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the latent code's columns: ``z0``, ``z1``, ..."""
         check_is_fitted(self, "model_")
@@ -453,7 +459,11 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
 
 
 def resolve_hidden_dims(hidden_dims: object, n_features: int, latent_dim: int) -> tuple[int, ...]:
-    """Return the encoder's hidden widths, sizing them from the data when ``None``."""
+    """Return the encoder's hidden widths, sizing them from the data when ``None``.
+
+    Raises ``ConfigError`` for widths below 1; warns about widths that grow towards the
+    latent code, which train but rarely help.
+    """
     if hidden_dims is None:
         first = min(512, max(64, 1 << _ceil_log2(2 * n_features)))
         return tuple(max(width, latent_dim) for width in (first, first // 2))
@@ -467,6 +477,16 @@ def resolve_hidden_dims(hidden_dims: object, n_features: int, latent_dim: int) -
         )
 
     widths = tuple(int(w) for w in hidden_dims)
+    widening = [(a, b) for a, b in zip(widths, widths[1:]) if b > a]
+    if widening:
+        first, second = widening[0]
+        warnings.warn(
+            f"hidden_dims {widths} widen from {first} to {second} units; an encoder usually narrows "
+            f"from the input towards the latent code, so list the widths from the input side in "
+            f"non-increasing order, e.g. {tuple(sorted(widths, reverse=True))}.",
+            AekitWarning,
+            stacklevel=5,
+        )
     narrow = [w for w in widths if w < latent_dim]
     if narrow:
         warnings.warn(

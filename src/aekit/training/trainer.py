@@ -14,7 +14,8 @@ cProfile, AMD EPYC, 1 thread, fp32; see docs/benchmarks/throughput.md):
 So the loop keeps Python out of the step. Batches are whole slices of one shuffled
 copy per epoch (``TensorBatches``), never per-sample ``Dataset.__getitem__`` calls or
 ``DataLoader`` collation. Step losses stay on the device until the epoch ends, so the
-loop syncs with the device once per epoch (plus the progress bar's rare refreshes).
+loop syncs with the device twice per epoch, for the mean loss and the check that the
+weights are finite (plus the progress bar's rare refreshes).
 Gradients are reset with ``zero_grad(set_to_none=True)``, the estimators build a
 fused Adam (one kernel for all parameters), and the loss is one fused MSE kernel.
 Against the earlier loop (per-parameter Adam, a four-kernel loss and an indexed
@@ -133,6 +134,8 @@ class Trainer:
         self.x_train, self.x_val = x_train, x_val
         self.stop_training = self._stopped_before_start
         self._call("on_fit_start")
+        # Weights after the last epoch with finite losses, put back if a later epoch diverges.
+        good_state, good_epoch = _copy_state(self.model), self.start_epoch - 1
 
         for epoch in range(self.start_epoch, self.max_epochs + 1):
             if self.stop_training:
@@ -140,17 +143,16 @@ class Trainer:
             started = time.perf_counter()
             self._call("on_epoch_start", epoch)
 
-            train_loss = self.train_one_epoch(source, epoch)
-            if self.distributed is not None:
-                self.distributed.broadcast_buffers(self.model)
-            val_terms = self.evaluate_terms(x_val) if x_val is not None else {}
+            try:
+                train_loss, val_terms = self._train_and_validate(source, x_val, epoch)
+            except TrainingDivergedError as error:
+                self.model.load_state_dict(good_state)
+                error.last_good_epoch = good_epoch
+                logger.warning("training diverged; the model keeps the weights of epoch %d", good_epoch)
+                raise
             val_loss = val_terms.get(self.monitor)
             self._record_extra(val_terms)
-            if val_loss is not None and not _is_finite(val_loss):
-                raise TrainingDivergedError(
-                    f"the validation loss became {val_loss} at epoch {epoch}; lower the "
-                    f"learning_rate (now {self._learning_rate():g}) or check the data's scale."
-                )
+            good_state, good_epoch = _copy_state(self.model), epoch
 
             logs = {
                 "train_loss": train_loss,
@@ -227,6 +229,30 @@ class Trainer:
         states = [(callback, callback.state_dict()) for callback in self.callbacks]
         return [(callback, state) for callback, state in states if state is not None]
 
+    def _train_and_validate(
+        self, source: BatchSource, x_val: torch.Tensor | None, epoch: int
+    ) -> tuple[float, dict[str, float]]:
+        """Run one training epoch and the validation pass; raise if either loss is not finite."""
+        train_loss = self.train_one_epoch(source, epoch)
+        # A finite loss can still be followed by an update that overflows the weights.
+        if not bool(torch.stack([p.detach().isfinite().all() for p in self.model.parameters()]).all()):
+            raise TrainingDivergedError(
+                f"the weights became non-finite during epoch {epoch}; lower the learning_rate "
+                f"(now {self._learning_rate():g}) or check the data's scale.",
+                epoch=epoch,
+            )
+        if self.distributed is not None:
+            self.distributed.broadcast_buffers(self.model)
+        val_terms = self.evaluate_terms(x_val) if x_val is not None else {}
+        val_loss = val_terms.get(self.monitor)
+        if val_loss is not None and not _is_finite(val_loss):
+            raise TrainingDivergedError(
+                f"the validation loss became {val_loss} at epoch {epoch}; lower the "
+                f"learning_rate (now {self._learning_rate():g}) or check the data's scale.",
+                epoch=epoch,
+            )
+        return train_loss, val_terms
+
     def _batch_source(self, x_train: torch.Tensor | BatchSource) -> BatchSource:
         if not isinstance(x_train, torch.Tensor):
             return x_train
@@ -281,10 +307,13 @@ class Trainer:
 
         if not _is_finite(mean_loss):
             bad = torch.nonzero(~torch.isfinite(losses))
-            where = f"batch {int(bad[0, 0]) + 1} of {len(losses)}" if len(bad) else "a batch on another rank"
+            batch = int(bad[0, 0]) + 1 if len(bad) else None
+            where = f"batch {batch} of {len(losses)}" if batch is not None else "a batch on another rank"
             raise TrainingDivergedError(
                 f"the training loss became non-finite at epoch {epoch}, {where}; lower the "
-                f"learning_rate (now {self._learning_rate():g}) or check the data's scale."
+                f"learning_rate (now {self._learning_rate():g}) or check the data's scale.",
+                epoch=epoch,
+                batch=batch,
             )
         return mean_loss
 
@@ -340,6 +369,11 @@ class Trainer:
     def _call(self, hook: str, *args: object) -> None:
         for callback in self.callbacks:
             getattr(callback, hook)(self, *args)
+
+
+def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Copy the model's weights and buffers, on their device."""
+    return {name: value.detach().clone() for name, value in model.state_dict().items()}
 
 
 def _is_finite(value: float) -> bool:

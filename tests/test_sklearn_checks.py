@@ -1,0 +1,33 @@
+"""scikit-learn's own estimator checks on aekit's estimators, kept small for speed."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from aekit import AnomalyDetector, AutoEncoder, VariationalAutoEncoder
+from torch_threads import one_torch_thread  # noqa: F401
+
+# Small networks and few epochs: the checks test the API, not the fit's quality.
+SMALL = dict(hidden_dims=(8,), max_epochs=3, batch_size=32, random_state=0, device="cpu")
+
+# Each entry is a check that aekit fails on purpose, with the reason.
+EXPECTED_FAILED_CHECKS = {
+    "check_dtype_object": (
+        "a value that cannot become a number raises aekit's DataError (a ValueError), so that "
+        "callers catch one aekit type for every bad input; the check expects numpy's TypeError."
+    ),
+}
+
+
+def expected_failed_checks(estimator):
+    return EXPECTED_FAILED_CHECKS
+
+
+@parametrize_with_checks(
+    [
+        AutoEncoder(**SMALL),
+        VariationalAutoEncoder(**SMALL),
+        AnomalyDetector(AutoEncoder(**SMALL), random_state=0),
+    ],
+    expected_failed_checks=expected_failed_checks,
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
