@@ -143,10 +143,11 @@ class TableSchema:
             missing = [name for name in self.names if name not in frame.columns]
             extra = [name for name in frame.columns if name not in self.names]
             if missing or extra:
+                problems = [f"{what} {_listed(names)}" for what, names in (("missing", missing), ("unexpected", extra)) if names]
                 raise DataError(
-                    f"X's columns do not match the training columns: missing {_listed(missing)}, "
-                    f"unexpected {_listed(extra)}; pass the {len(self.names)} columns the model was "
-                    "trained on (extra columns such as ids or labels must be dropped first)."
+                    f"X's columns do not match the training columns: {', '.join(problems)}; pass the "
+                    f"{len(self.names)} columns the model was trained on (drop extra columns such as ids "
+                    "or labels first)."
                 )
             if list(frame.columns) != self.names:
                 logger.debug("reordering X's columns by name to the training order")
