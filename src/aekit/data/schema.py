@@ -83,11 +83,13 @@ class TableSchema:
     """The columns a model was trained on, in training order.
 
     ``from_frame`` is True when the training data was a DataFrame, so that outputs
-    come back as DataFrames with the same column names and dtypes.
+    come back as DataFrames with the same column names and dtypes. ``n_rows`` counts
+    the rows the schema was inferred from.
     """
 
     columns: list[ColumnSchema]
     from_frame: bool = True
+    n_rows: int = 0
 
     # --- inference of the schema --------------------------------------------------------
 
@@ -111,7 +113,7 @@ class TableSchema:
                 columns.append(_infer_categorical(name, series, max_categories))
             else:
                 columns.append(_infer_numeric(name, series))
-        return cls(columns, from_frame)
+        return cls(columns, from_frame, len(frame))
 
     @property
     def names(self) -> list[str]:
@@ -244,11 +246,16 @@ class TableSchema:
     # --- model files ----------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {"from_frame": self.from_frame, "columns": [dataclasses.asdict(c) for c in self.columns]}
+        return {
+            "from_frame": self.from_frame,
+            "n_rows": self.n_rows,
+            "columns": [dataclasses.asdict(c) for c in self.columns],
+        }
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TableSchema:
-        return cls([ColumnSchema(**column) for column in values["columns"]], bool(values["from_frame"]))
+        columns = [ColumnSchema(**column) for column in values["columns"]]
+        return cls(columns, bool(values["from_frame"]), int(values.get("n_rows", 0)))
 
 
 # --- helpers -----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import warnings
 from collections.abc import Sequence
@@ -363,6 +364,8 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
             batch_norm=self.batch_norm,
             latent_activation=latent_activation,
             missing_indicators=self.impute == "model",
+            # A value absent from n training rows had at most a 1 in n + 1 chance.
+            unseen_cross_entropy=math.log(schema.n_rows + 1),
         )
         hidden_dims = resolve_hidden_dims(self.hidden_dims, config.input_dim, latent_dim)
         model = TabularAutoencoder(dataclasses.replace(config, hidden_dims=hidden_dims))

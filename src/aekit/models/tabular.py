@@ -47,7 +47,9 @@ class TabularConfig:
     number of category slots for a categorical one. ``column_weights`` multiply each
     column's error (squared error or cross-entropy) in the loss and the score.
     ``missing_indicators`` adds one 0/1 input per numeric column (1 = missing) and a
-    "missing" embedding row per categorical column. The other fields are as in
+    "missing" embedding row per categorical column. ``unseen_cross_entropy`` is the
+    least cross-entropy of a value never seen in training (its column's last slot),
+    before weighting. The other fields are as in
     :class:`~aekit.models.DenseConfig`.
     """
 
@@ -61,6 +63,7 @@ class TabularConfig:
     latent_activation: str = "identity"
     code_batch_norm: bool = True
     missing_indicators: bool = False
+    unseen_cross_entropy: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.cardinalities or len(self.column_weights) != len(self.cardinalities):
@@ -82,6 +85,7 @@ class TabularConfig:
         object.__setattr__(self, "latent_dim", int(self.latent_dim))
         object.__setattr__(self, "hidden_dims", tuple(int(w) for w in self.hidden_dims))
         object.__setattr__(self, "dropout", float(self.dropout))
+        object.__setattr__(self, "unseen_cross_entropy", float(self.unseen_cross_entropy))
 
     @property
     def input_dim(self) -> int:
@@ -173,7 +177,11 @@ class TabularAutoencoder(Autoencoder):
         errors[:, self.numeric_index] = torch.square(numeric_recon - numeric_target)
         for position, column_logits in enumerate(logits):
             column = self.categorical_index[position]
-            errors[:, column] = F.cross_entropy(column_logits, target[:, column].long(), reduction="none")
+            slots = target[:, column].long()
+            cross_entropy = F.cross_entropy(column_logits, slots, reduction="none")
+            unseen = slots == column_logits.shape[1] - 1
+            floor = torch.full_like(cross_entropy, self.config.unseen_cross_entropy)
+            errors[:, column] = torch.where(unseen, torch.maximum(cross_entropy, floor), cross_entropy)
         errors = errors * self.column_weight * present
         return errors, present
 
