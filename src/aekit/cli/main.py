@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from ..exceptions import AekitError
+from ..exceptions import AekitError, ConfigError, DataError
 from .models import build_estimator, model_options
 
 logger = logging.getLogger("aekit.cli")
@@ -118,11 +118,11 @@ class TableColumns:
         if not (self.drop_columns or self.label_column):
             return X, None
         if not isinstance(X, pd.DataFrame):
-            raise click.UsageError("--drop and --label need a table (CSV or Parquet) with named columns.")
+            raise DataError("--drop and --label need a table (CSV or Parquet) with named columns.")
         wanted = [*(self.drop_columns or []), *([self.label_column] if self.label_column else [])]
         missing = [name for name in wanted if name not in X.columns]
         if missing:
-            raise click.UsageError(
+            raise DataError(
                 f"column(s) {', '.join(repr(m) for m in missing)} not found in the table; its columns are "
                 f"{', '.join(map(str, X.columns[:10]))}{' ...' if len(X.columns) > 10 else ''}."
             )
@@ -721,7 +721,8 @@ def detect(
     outlier, 0 inlier), p_value when the detector holds calibration rows, and for
     each of the top features its name, error share, actual and expected value (and,
     for a categorical column, the actual category's probability under the model).
-    The --label column comes first in the output.
+    The --label column comes first in the output, renamed input_COL if COL is
+    "score" or "label".
     """
     from ..estimators import AnomalyDetector
 
@@ -738,7 +739,9 @@ def detect(
     X, labels = TableColumns(drop_columns, label_column).split(dataset.X)
     frame = _detection_table(detector, X, top_features)
     if labels is not None:
-        frame.insert(0, label_column, labels.to_numpy())
+        # A label column called "score" or "label" must not clash with the output's own.
+        name = label_column if label_column not in frame.columns else f"input_{label_column}"
+        frame.insert(0, name, labels.to_numpy())
     _write(frame, out, "scores and labels")
     click.echo(
         f"flagged {int(frame['label'].sum())} of {len(frame)} rows as outliers "
@@ -771,7 +774,7 @@ def impute(
     _check_table_output(out)
     estimator = _autoencoder(load(model))
     if getattr(estimator, "schema_", None) is None or getattr(estimator, "impute", None) is None:
-        raise click.UsageError(
+        raise ConfigError(
             f"model '{model}' was trained without --impute, so it cannot fill missing values; "
             "train one with 'aekit train DATA --impute model'."
         )
