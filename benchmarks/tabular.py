@@ -2,7 +2,7 @@
 
 NSL-KDD (``nsl-kdd/KDDTrain+_20Percent.txt``, 41 features of which 3 categorical): each
 detector trains on a seeded 80% of the ``normal`` rows and scores the other 20% of the
-normal rows and every attack row; ROC AUC and average precision are measured with
+normal rows and every attack row. ROC AUC and average precision are measured with
 attacks as positives. Detectors: aekit's AnomalyDetector on the table as it is
 (categorical columns embedded in the model), the same detector on a table one-hot
 encoded by hand, and PyOD's AutoEncoder and IForest on that one-hot table, each with

@@ -108,7 +108,7 @@ def _table_options(function: Any) -> Any:
 
 @dataclasses.dataclass
 class TableColumns:
-    """How a command selects a table's columns: dropped ones and the label column."""
+    """Column selection of a command: the dropped columns and the label column."""
 
     drop_columns: list[str] | None = None
     label_column: str | None = None
@@ -509,7 +509,7 @@ def _network_line(estimator: Any) -> str:
         shape = "x".join(str(v) for v in estimator.model_.config.input_shape)
         layers = [shape, *(f"conv {c}" for c in estimator.channels_), str(estimator.latent_dim_)]
     else:
-        # A table's model input also holds embeddings and missing indicators.
+        # A table's model input also contains embeddings and missing indicators.
         width = getattr(estimator.model_.config, "input_dim", estimator.n_features_in_)
         layers = [str(w) for w in (width, *estimator.hidden_dims_, estimator.latent_dim_)]
     decoder = "mirrored decoder"
@@ -766,8 +766,8 @@ def impute(
 
     Present cells are written unchanged. With --impute model, a numeric gap gets the
     model's reconstruction and a categorical gap its most likely category, both
-    predicted from the row's other cells; with --impute mean, the training mean or
-    most frequent category. The --label column comes first in the output.
+    predicted from the row's other cells. With --impute mean, a gap gets the training
+    mean or most frequent category. The --label column comes first in the output.
     """
     from .. import load
 

@@ -32,7 +32,7 @@ OTHER_LABEL = "<other>"
 UNKNOWN_LABEL = "<unknown>"
 DEFAULT_MAX_CATEGORIES = 100
 # Rare values grouped into "other" that the schema lists, so that later calls can tell
-# a grouped value from one never seen; past this many, any value outside the kept
+# a grouped value from one never seen. Past this many, any value outside the kept
 # categories counts as "other".
 MAX_LISTED_RARE_VALUES = 10_000
 # How many offending columns an error message lists before summarising.
@@ -289,7 +289,7 @@ def as_frame(X: Any) -> tuple[pd.DataFrame, bool]:
 
 
 def is_categorical_dtype(series: pd.Series) -> bool:
-    """Whether a column's dtype makes it categorical: object, string, category or bool."""
+    """Return whether a column's dtype makes it categorical: object, string, category or bool."""
     dtype = series.dtype
     return (
         pd.api.types.is_bool_dtype(dtype)
@@ -300,7 +300,7 @@ def is_categorical_dtype(series: pd.Series) -> bool:
 
 
 def _is_numeric(series: pd.Series) -> bool:
-    """Numeric or bool dtype, or an object column whose present values are all numbers."""
+    """Return whether a column is numeric: a number dtype, or objects that are all numbers."""
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
         return True
     if pd.api.types.is_object_dtype(series.dtype):

@@ -35,7 +35,7 @@ MIN_ENTROPY = 0.1
 
 
 def uses_table(estimator: Any, X: Any) -> bool:
-    """Whether ``estimator`` must fit ``X`` through a column schema."""
+    """Return whether ``estimator`` must fit ``X`` through a column schema."""
     if not hasattr(estimator, "impute"):
         return False
     check_impute(estimator.impute)
@@ -100,7 +100,7 @@ def column_weights(schema: TableSchema) -> tuple[float, ...]:
 
 
 def apply_impute(estimator: Any, schema: TableSchema, encoded: np.ndarray, when: str) -> np.ndarray:
-    """Handle the missing cells of an encoded table as ``estimator.impute`` says.
+    """Handle the missing cells of an encoded table as ``estimator.impute`` sets.
 
     ``None`` rejects them, ``"mean"`` fills them with the training means and most
     frequent categories, and ``"model"`` keeps them as NaN for the model to mask.
@@ -193,7 +193,8 @@ def _training_dtype(values: pd.Series, dtype: str) -> pd.Series:
     try:
         return values.astype(dtype)
     except (TypeError, ValueError):
-        return pd.to_numeric(values, errors="ignore") if dtype != "object" else values
+        # Labels such as "<other>" in a bool or number column keep it as objects.
+        return values
 
 
 @torch.inference_mode()

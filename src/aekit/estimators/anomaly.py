@@ -459,7 +459,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             ``X``), ``expected`` (the reconstruction, in the original units) and
             ``error_share`` (the feature's share of the row's reconstruction error,
             weighted as in :meth:`reconstruction_error`; the shares of all features
-            sum to 1).
+            sum to 1). For a table with categorical columns, ``expected`` is the
+            most likely category there, and a ``probability`` column gives the
+            actual category's probability under the model (NaN for numeric columns).
         """
         check_is_fitted(self, "estimator_")
         n_features = self.n_features_in_
@@ -490,10 +492,12 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         )
 
     def _explain_table(self, X: Any, k: int) -> pd.DataFrame:
-        """``explain`` for a table with a column schema, each column in its own terms:
-        numeric columns with the actual and expected (reconstructed) value, categorical
-        columns with the actual and expected (most likely) category and ``probability``,
-        the actual category's probability under the model (NaN for numeric columns)."""
+        """Explain rows of a table with a column schema, each column in its own terms.
+
+        Numeric columns get the actual and expected (reconstructed) value. Categorical
+        columns get the actual and expected (most likely) category, and ``probability``
+        is the actual category's probability under the model (NaN for numeric columns).
+        """
         actual, expected, errors, probabilities = self._table_errors(X)
         errors = np.nan_to_num(errors, nan=0.0)
         totals = errors.sum(axis=1, keepdims=True)

@@ -29,8 +29,8 @@ from .layers import (
     dense_stack,
 )
 
-# Embedding width of a categorical column: about 1.6 * cardinality ** 0.56 (the rule of
-# thumb of fast.ai's tabular models), between 2 and this cap.
+# Embedding width of a categorical column: about 1.6 * cardinality ** 0.56, a common
+# rule of thumb for entity embeddings (not tuned here), between 2 and this cap.
 MAX_EMBEDDING_DIM = 16
 
 
@@ -103,7 +103,7 @@ class TabularConfig:
 class TabularAutoencoder(Autoencoder):
     """Autoencoder on encoded tables of shape (batch, n_columns); see the module docstring.
 
-    ``forward(x).x_recon`` holds the numeric reconstructions (standardised) followed by
+    ``forward(x).x_recon`` contains the numeric reconstructions (standardised) followed by
     each categorical column's logits; :meth:`cell_errors` turns them into per-cell errors.
     """
 
