@@ -223,7 +223,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features), or an image array
-            Training rows, mostly normal. Only numeric columns are accepted.
+            Training rows, mostly normal. A DataFrame may have categorical columns,
+            and missing values with ``impute`` set (see :class:`aekit.AutoEncoder`).
         y : ignored
             Present for scikit-learn compatibility.
 
