@@ -426,7 +426,8 @@ def _restore_numeric_dtype(values: np.ndarray, dtype: str) -> np.ndarray:
 
 def _restore_categorical_dtype(labels: np.ndarray, column: ColumnSchema) -> Any:
     if column.dtype == "category":
-        return pd.Categorical(labels, categories=column.slot_labels())
+        # Decoding never predicts the "unknown" slot, so it is no category of the output.
+        return pd.Categorical(labels, categories=column.slot_labels()[:-1])
     # Bool and number labels come back in their dtype unless an "other" or "unknown" label is present.
     if _dtype_kind(column.dtype) in "biuf" and not any(isinstance(v, str) for v in labels):
         return labels.astype(column.dtype)
