@@ -67,6 +67,14 @@ def test_train_and_impute(run, mixed_csv, tmp_path):
     assert list(filled["class"]) == list(original["class"])
     assert list(filled["b"]) == list(original["b"])
 
+    clean = tmp_path / "clean.csv"
+    pd.read_csv(mixed_csv, na_values="?").drop(columns=["id", "class"]).to_csv(clean, index=False)
+    code, _, err = run("reconstruct", model_dir, clean, "--out", tmp_path / "recon.csv")
+    assert code == 0, err
+    recon = pd.read_csv(tmp_path / "recon.csv")
+    assert list(recon.columns) == ["a", "color", "b", "code"]
+    assert set(recon["color"]) <= {"red", "green", "blue"}
+
 
 def test_impute_needs_impute_model(run, mixed_csv, tmp_path):
     clean = tmp_path / "clean.csv"

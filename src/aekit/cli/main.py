@@ -582,8 +582,10 @@ def reconstruct(
 
     def compute(estimator: Any, X: Any) -> pd.DataFrame:
         autoencoder = _autoencoder(estimator)
-        recon = autoencoder.reconstruct(X).reshape(len(X), -1)
-        return pd.DataFrame(recon, columns=_feature_names(autoencoder, X))
+        recon = autoencoder.reconstruct(X)
+        if isinstance(recon, pd.DataFrame):
+            return recon  # a table with a column schema, categories as labels
+        return pd.DataFrame(recon.reshape(len(X), -1), columns=_feature_names(autoencoder, X))
 
     _run_inference(model, data, out, image_size, color_mode, stream, chunk_size, compute, "reconstructions")
 
@@ -606,8 +608,10 @@ def denoise(
 
     def compute(estimator: Any, X: Any) -> pd.DataFrame:
         autoencoder = _autoencoder(estimator)
-        clean = autoencoder.denoise(X).reshape(len(X), -1)
-        return pd.DataFrame(clean, columns=_feature_names(autoencoder, X))
+        clean = autoencoder.denoise(X)
+        if isinstance(clean, pd.DataFrame):
+            return clean
+        return pd.DataFrame(clean.reshape(len(X), -1), columns=_feature_names(autoencoder, X))
 
     _run_inference(model, data, out, image_size, color_mode, stream, chunk_size, compute, "denoised rows")
 
