@@ -297,8 +297,8 @@ def write_page(path: Path, command: str, seeds: list[int], adult_seeds: list[int
         "",
         f"`adult.csv` without the `Salary` column ({'all 32,561 rows' if n_rows is None else f'a seeded sample of {n_rows:,} rows'}, "
         "6 numeric and 8 categorical columns, `?` read as missing). A seeded 10% of the present "
-        "cells is hidden; each imputer sees the table with those gaps and the original ones, and is "
-        "rated on the hidden cells: accuracy for categorical cells, RMSE in units of the column's "
+        "cells is hidden. Each imputer sees the table with those gaps and the original ones, and is "
+        "rated on the hidden cells: accuracy for categorical cells, and RMSE in units of the column's "
         "standard deviation for numeric cells (lower is better). aekit is "
         f"`AutoEncoder(impute='model', max_epochs={max_epochs})` with its other defaults, fitted on "
         "the table with gaps, then `impute_missing` on the same table. IterativeImputer runs with "
