@@ -344,3 +344,37 @@ def test_killed_training_resumes_to_identical_weights(tmp_path):
     expected_history = json.loads((tmp_path / "reference" / "config.json").read_text())["training"]["history"]
     assert history["train_loss"] == expected_history["train_loss"]
     assert len(history["train_loss"]) == 12
+
+
+def _mixed_table(n_rows: int = 240) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({
+        "amount": rng.normal(size=n_rows),
+        "kind": rng.choice(["card", "cash", "wire"], n_rows),
+        "hour": rng.integers(0, 24, n_rows).astype(float),
+    })
+    frame.loc[::13, "amount"] = np.nan
+    return frame
+
+
+def test_table_with_categories_and_gaps_resumes_exactly(tmp_path):
+    table = _mixed_table()
+    params = dict(hidden_dims=(16,), latent_dim=2, max_epochs=6, random_state=0, impute="model")
+    uninterrupted = AutoEncoder(**params).fit(table)
+
+    AutoEncoder(**{**params, "max_epochs": 3}, checkpoint_dir=tmp_path).fit(table)
+    resumed = AutoEncoder(**params, checkpoint_dir=tmp_path, resume=True).fit(table)
+
+    for name, tensor in uninterrupted.model_.state_dict().items():
+        assert torch.equal(tensor, resumed.model_.state_dict()[name]), name
+    assert resumed.history_.train_loss == uninterrupted.history_.train_loss
+
+
+def test_table_resume_rejects_a_changed_table(tmp_path):
+    table = _mixed_table()
+    params = dict(hidden_dims=(16,), latent_dim=2, max_epochs=2, random_state=0, impute="model")
+    AutoEncoder(**params, checkpoint_dir=tmp_path).fit(table)
+    changed = table.copy()
+    changed.loc[5, "kind"] = "wire" if changed.loc[5, "kind"] != "wire" else "cash"
+    with pytest.raises(DataError, match="other data"):
+        AutoEncoder(**{**params, "max_epochs": 4}, checkpoint_dir=tmp_path, resume=True).fit(changed)

@@ -16,6 +16,7 @@ from aekit.models import (
     ConvConfig,
     DenseAutoencoder,
     DenseConfig,
+    TabularAutoencoder,
     VariationalAutoencoder,
     VariationalConfig,
 )
@@ -117,7 +118,12 @@ def test_module_config_round_trip(name):
 
 
 def test_registry_holds_every_model():
-    assert MODELS == {"dense": DenseAutoencoder, "conv": ConvAutoencoder, "vae": VariationalAutoencoder}
+    assert MODELS == {
+        "dense": DenseAutoencoder,
+        "conv": ConvAutoencoder,
+        "vae": VariationalAutoencoder,
+        "tabular": TabularAutoencoder,
+    }
 
 
 # --- estimators -----------------------------------------------------------------------

@@ -256,7 +256,17 @@ def timeline(estimator: Any) -> Figure:
 
 
 def per_feature_errors(estimator: Any, X: Any) -> np.ndarray:
-    """Mean squared reconstruction error of each feature over ``X``, in scaled units."""
+    """Mean squared reconstruction error of each feature over ``X``, in scaled units.
+
+    For a table with a column schema: each column's mean cell error over its present
+    cells (squared error or entropy-weighted cross-entropy, as in the training loss).
+    """
+    if getattr(estimator, "schema_", None) is not None:
+        from .estimators._tabular import cell_details
+
+        errors = cell_details(estimator, X)[2]
+        present = ~np.isnan(errors)
+        return np.where(present, errors, 0.0).sum(axis=0) / np.maximum(present.sum(axis=0), 1)
     scaled = estimator._check_inference_data(X, when="scoring")
     recon = estimator._batched(scaled, lambda x: estimator.model_(x).x_recon)
     return np.mean((recon.reshape(len(scaled), -1) - scaled) ** 2, axis=0)

@@ -146,6 +146,7 @@ def estimator_config(estimator: Any, *, weights_sha256: str | None = None) -> di
         return config
 
     feature_names = getattr(estimator, "feature_names_in_", None)
+    schema = getattr(estimator, "schema_", None)
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -162,6 +163,7 @@ def estimator_config(estimator: Any, *, weights_sha256: str | None = None) -> di
             "n_samples": _optional_int(getattr(estimator, "n_samples_fit_", None)),
             "data_min": _optional_floats(getattr(estimator, "data_min_", None)),
             "data_max": _optional_floats(getattr(estimator, "data_max_", None)),
+            "schema": None if schema is None else schema.to_dict(),
         },
         "training": {"seed": int(estimator.seed_), "history": estimator.history_.to_dict()},
         "metrics": estimator.metrics_,
@@ -312,6 +314,10 @@ def _restore_fitted_state(estimator: Any, config: dict[str, Any], tensors: dict[
     if data.get("data_min") is not None:
         estimator.data_min_ = np.asarray(data["data_min"], dtype=np.float32)
         estimator.data_max_ = np.asarray(data["data_max"], dtype=np.float32)
+    if data.get("schema") is not None:
+        from .data.schema import TableSchema
+
+        estimator.schema_ = TableSchema.from_dict(data["schema"])
     if "reference/rows" in extra:
         estimator.reference_rows_ = extra["reference/rows"].numpy()
     estimator._restore_extra(config)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from ..exceptions import AekitError
+from ..exceptions import AekitError, ConfigError, DataError
 from .models import build_estimator, model_options
 
 logger = logging.getLogger("aekit.cli")
@@ -79,6 +79,61 @@ def _data_options(function: Any) -> Any:
         help="Resize a folder's images to HEIGHTxWIDTH pixels (default: their most common size).",
     )(function)
     return function
+
+
+def _parse_columns(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    """Parse a comma-separated list of column names."""
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise click.BadParameter(f"{value!r} names no column; use for example COL1,COL2.")
+    return names
+
+
+def _table_options(function: Any) -> Any:
+    """Options that select and read a table's columns; shared by train, detect and impute."""
+    options = [
+        click.option("--na-values", callback=_parse_columns, metavar="V1,V2,...",
+                     help="Extra strings that mark a missing CSV cell, e.g. '?' (leading spaces are ignored)."),
+        click.option("--label", "label_column", metavar="COL",
+                     help="Column kept out of the model but carried into the output (or the training report)."),
+        click.option("--drop", "drop_columns", callback=_parse_columns, metavar="COL1,COL2,...",
+                     help="Columns to drop before the model sees the table, such as ids."),
+    ]
+    for option in options:
+        function = option(function)
+    return function
+
+
+@dataclasses.dataclass
+class TableColumns:
+    """Column selection of a command: the dropped columns and the label column."""
+
+    drop_columns: list[str] | None = None
+    label_column: str | None = None
+
+    def split(self, X: Any) -> tuple[Any, pd.Series | None]:
+        """Return ``X`` without the dropped and label columns, and the label column."""
+        if not (self.drop_columns or self.label_column):
+            return X, None
+        if not isinstance(X, pd.DataFrame):
+            raise DataError("--drop and --label need a table (CSV or Parquet) with named columns.")
+        wanted = [*(self.drop_columns or []), *([self.label_column] if self.label_column else [])]
+        missing = [name for name in wanted if name not in X.columns]
+        if missing:
+            raise DataError(
+                f"column(s) {', '.join(repr(m) for m in missing)} not found in the table; its columns are "
+                f"{', '.join(map(str, X.columns[:10]))}{' ...' if len(X.columns) > 10 else ''}."
+            )
+        labels = X[self.label_column].reset_index(drop=True) if self.label_column else None
+        return X.drop(columns=wanted), labels
+
+
+def _read_table(data: Path, image_size: Any, color_mode: str, na_values: list[str] | None) -> Any:
+    from ..data import read_data
+
+    return read_data(data, image_size=image_size, color_mode=color_mode, na_values=na_values)
 
 
 # Options of 'aekit train' that configure the detector rather than the autoencoder.
@@ -196,6 +251,12 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 @click.option("--tensorboard", "tensorboard_dir", type=click.Path(path_type=Path),
               help="Also write TensorBoard logs (losses, learning rate, reconstructions) to this folder.")
 @model_options
+@click.option("--categorical", "categorical_columns", callback=_parse_columns, metavar="COL1,COL2,...",
+              help="Columns to treat as categorical besides text and bool columns (e.g. numeric codes).")
+@click.option("--impute", type=click.Choice(["mean", "model"]), default=None,
+              help="Missing values: 'model' masks them in training and lets 'aekit impute' fill them; "
+                   "'mean' fills them with training means and modes. Default: missing values are an error.")
+@_table_options
 @_detector_options
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
               help="Training arithmetic: bf16 autocast on CPU or GPU, fp16 on CUDA; weights stay fp32.")
@@ -248,13 +309,29 @@ def train(
     from ..training.distributed import is_main_process
 
     detector_params = {name: params.pop(name) for name in DETECTOR_OPTIONS}
+    columns = TableColumns(params.pop("drop_columns"), params.pop("label_column"))
+    na_values = params.pop("na_values")
+    table_params = {name: params.pop(name) for name in ("categorical_columns", "impute")}
+    table_params = {name: value for name, value in table_params.items() if value is not None}
+    if table_params and params["model"] in ("vae", "beta-vae"):
+        raise click.UsageError(
+            f"--categorical and --impute apply to autoencoders (--model dense), not to --model {params['model']}."
+        )
     use_detector = params.pop("detector")
     _check_detector_options(ctx, use_detector)
     if use_detector and stream:
         raise click.UsageError("--detector trains on data in memory; drop --stream or train a plain autoencoder.")
 
     checkpointing = _checkpointing(out, params.pop("checkpoint_dir"), params.pop("checkpoint_every"), params.pop("resume"))
-    training = _training_data(data, image_size, color_mode, stream, chunk_size, shuffle_buffer)
+    if stream and (table_params or columns.drop_columns or columns.label_column or na_values):
+        raise click.UsageError(
+            "--categorical, --impute, --drop, --label and --na-values need the table in memory; drop --stream."
+        )
+    training = _training_data(data, image_size, color_mode, stream, chunk_size, shuffle_buffer, na_values)
+    if not stream:
+        training.X, labels = columns.split(training.X)
+        if labels is not None:
+            training.labels = labels.to_numpy()
     callbacks = []
     if tensorboard_dir is not None:
         from ..training import TensorBoardLogger
@@ -262,7 +339,7 @@ def train(
         image_shape = training.sample_shape if len(training.sample_shape) > 1 else None
         callbacks.append(TensorBoardLogger(tensorboard_dir, image_shape=image_shape))
     # The report's timeline shows a few inputs reconstructed as training goes on.
-    recording = {"timeline": REPORT_TIMELINE_INPUTS if report else 0, "callbacks": callbacks or None}
+    recording = {"timeline": REPORT_TIMELINE_INPUTS if report else 0, "callbacks": callbacks or None, **table_params}
     if use_detector:
         estimator = _build_detector(ctx, training.n_samples, params, {**detector_params, **checkpointing}, recording)
     else:
@@ -357,6 +434,8 @@ def _detection_table(detector: Any, X: Any, top_features: int) -> pd.DataFrame:
         explained = detector.explain(X, top_k=top_features)
         k = int(explained["rank"].max())
         columns = ("feature", "error_share", "actual", "expected")
+        if "probability" in explained:
+            columns += ("probability",)
         values = {column: explained[column].to_numpy().reshape(len(frame), k) for column in columns}
         for rank in range(k):
             for column in columns:
@@ -384,7 +463,13 @@ class TrainingData:
 
 
 def _training_data(
-    data: Path | None, image_size: Any, color_mode: str, stream: bool, chunk_size: int, shuffle_buffer: int
+    data: Path | None,
+    image_size: Any,
+    color_mode: str,
+    stream: bool,
+    chunk_size: int,
+    shuffle_buffer: int,
+    na_values: list[str] | None = None,
 ) -> TrainingData:
     """Read or open DATA: in memory, or as a stream with ``stream``."""
     from ..data import read_data
@@ -392,7 +477,7 @@ def _training_data(
     from ..training.distributed import is_main_process
 
     if not stream:
-        dataset = read_data(data, image_size=image_size, color_mode=color_mode)
+        dataset = read_data(data, image_size=image_size, color_mode=color_mode, na_values=na_values)
         description = f"{dataset.source}: {dataset.describe()}"
         if is_main_process():
             click.echo(f"data: {description}")
@@ -447,7 +532,9 @@ def _network_line(estimator: Any) -> str:
         shape = "x".join(str(v) for v in estimator.model_.config.input_shape)
         layers = [shape, *(f"conv {c}" for c in estimator.channels_), str(estimator.latent_dim_)]
     else:
-        layers = [str(w) for w in (estimator.n_features_in_, *estimator.hidden_dims_, estimator.latent_dim_)]
+        # A table's model input also contains embeddings and missing indicators.
+        width = getattr(estimator.model_.config, "input_dim", estimator.n_features_in_)
+        layers = [str(w) for w in (width, *estimator.hidden_dims_, estimator.latent_dim_)]
     decoder = "mirrored decoder"
     if getattr(estimator.model_.config, "tied_weights", False):
         decoder += " with tied weights"
@@ -463,8 +550,11 @@ def _echo_train_summary(estimator: Any, metrics: dict[str, Any], out: Path) -> N
     best = f", best epoch {metrics['best_epoch']}" if metrics["best_epoch"] else ""
     click.echo(f"trained {metrics['epochs']} epochs in {metrics['fit_seconds']:.1f} s{best}")
 
-    line = f"reconstruction MSE (scaled units): train {metrics['train_mse']:.5g}"
-    if metrics["val_mse"] is not None:
+    kind = "error (squared error and cross-entropy)" if getattr(estimator, "schema_", None) is not None else "MSE"
+    line = f"reconstruction {kind} (scaled units): train {metrics['train_mse']:.5g}"
+    if metrics["val_mse"] is not None and metrics["pca_val_mse"] is None:
+        line += f", validation {metrics['val_mse']:.5g}"
+    elif metrics["val_mse"] is not None:
         line += f", validation {metrics['val_mse']:.5g}, PCA-{metrics['pca_components']} validation {metrics['pca_val_mse']:.5g}"
         if "val_mse_to_pca" in metrics:
             line += f" ({metrics['val_mse_to_pca']:.2f} x PCA)"
@@ -515,8 +605,10 @@ def reconstruct(
 
     def compute(estimator: Any, X: Any) -> pd.DataFrame:
         autoencoder = _autoencoder(estimator)
-        recon = autoencoder.reconstruct(X).reshape(len(X), -1)
-        return pd.DataFrame(recon, columns=_feature_names(autoencoder, X))
+        recon = autoencoder.reconstruct(X)
+        if isinstance(recon, pd.DataFrame):
+            return recon  # a table with a column schema, categories as labels
+        return pd.DataFrame(recon.reshape(len(X), -1), columns=_feature_names(autoencoder, X))
 
     _run_inference(model, data, out, image_size, color_mode, stream, chunk_size, compute, "reconstructions")
 
@@ -539,8 +631,10 @@ def denoise(
 
     def compute(estimator: Any, X: Any) -> pd.DataFrame:
         autoencoder = _autoencoder(estimator)
-        clean = autoencoder.denoise(X).reshape(len(X), -1)
-        return pd.DataFrame(clean, columns=_feature_names(autoencoder, X))
+        clean = autoencoder.denoise(X)
+        if isinstance(clean, pd.DataFrame):
+            return clean
+        return pd.DataFrame(clean.reshape(len(X), -1), columns=_feature_names(autoencoder, X))
 
     _run_inference(model, data, out, image_size, color_mode, stream, chunk_size, compute, "denoised rows")
 
@@ -635,15 +729,28 @@ class ExportMismatch(AekitError):
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Output file: .csv or .parquet.")
 @click.option("--top-features", type=click.IntRange(min=0), default=3, show_default=True,
               help="Features listed per row, largest share of its error first; 0 lists none.")
+@_table_options
 @_data_options
-def detect(model: Path, data: Path, out: Path, top_features: int, image_size: Any, color_mode: str) -> None:
+def detect(
+    model: Path,
+    data: Path,
+    out: Path,
+    top_features: int,
+    image_size: Any,
+    color_mode: str,
+    drop_columns: list[str] | None,
+    label_column: str | None,
+    na_values: list[str] | None,
+) -> None:
     """Score each row of DATA with a detector from 'aekit train --detector' and flag outliers.
 
     Writes per row: score (reconstruction error, higher = more anomalous), label (1
     outlier, 0 inlier), p_value when the detector holds calibration rows, and for
-    each of the top features its name, error share, actual and expected value.
+    each of the top features its name, error share, actual and expected value (and,
+    for a categorical column, the actual category's probability under the model).
+    The --label column comes first in the output, renamed input_COL if COL is
+    "score" or "label".
     """
-    from ..data import read_data
     from ..estimators import AnomalyDetector
 
     _check_table_output(out)
@@ -655,13 +762,56 @@ def detect(model: Path, data: Path, out: Path, top_features: int, image_size: An
             f"model '{model}' is a plain {type(detector).__name__}, not an anomaly detector; "
             "train one with 'aekit train --detector'."
         )
-    dataset = read_data(data, image_size=image_size or _trained_image_size(_autoencoder(detector)), color_mode=color_mode)
-    frame = _detection_table(detector, dataset.X, top_features)
+    dataset = _read_table(data, image_size or _trained_image_size(_autoencoder(detector)), color_mode, na_values)
+    X, labels = TableColumns(drop_columns, label_column).split(dataset.X)
+    frame = _detection_table(detector, X, top_features)
+    if labels is not None:
+        # A label column called "score" or "label" must not clash with the output's own.
+        name = label_column if label_column not in frame.columns else f"input_{label_column}"
+        frame.insert(0, name, labels.to_numpy())
     _write(frame, out, "scores and labels")
     click.echo(
         f"flagged {int(frame['label'].sum())} of {len(frame)} rows as outliers "
         f"(reconstruction error above {detector.threshold_:.6g}, set by {detector.threshold_method_})"
     )
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Output file: .csv or .parquet.")
+@_table_options
+def impute(
+    model: Path,
+    data: Path,
+    out: Path,
+    drop_columns: list[str] | None,
+    label_column: str | None,
+    na_values: list[str] | None,
+) -> None:
+    """Fill the missing cells of the table DATA with a MODEL trained with --impute.
+
+    Present cells are written unchanged. With --impute model, a numeric gap gets the
+    model's reconstruction and a categorical gap its most likely category, both
+    predicted from the row's other cells. With --impute mean, a gap gets the training
+    mean or most frequent category. The --label column comes first in the output.
+    """
+    from .. import load
+
+    _check_table_output(out)
+    estimator = _autoencoder(load(model))
+    if getattr(estimator, "schema_", None) is None or getattr(estimator, "impute", None) is None:
+        raise ConfigError(
+            f"model '{model}' was trained without --impute, so it cannot fill missing values; "
+            "train one with 'aekit train DATA --impute model'."
+        )
+    dataset = _read_table(data, None, "auto", na_values)
+    X, labels = TableColumns(drop_columns, label_column).split(dataset.X)
+    n_missing = int(pd.DataFrame(X).isna().to_numpy().sum())
+    filled = pd.DataFrame(estimator.impute_missing(X))
+    if labels is not None:
+        filled.insert(0, label_column, labels.to_numpy())
+    _write(filled, out, f"the table with {n_missing} missing cells filled")
 
 
 @cli.command()
@@ -718,7 +868,7 @@ def info(model: Path) -> None:
     click.echo(format_layer_table(estimator.model_, estimator.n_features_in_))
 
     metrics = estimator.metrics_
-    if metrics.get("val_mse") is not None:
+    if metrics.get("val_mse") is not None and metrics.get("pca_val_mse") is not None:
         click.echo(
             f"validation MSE {metrics['val_mse']:.5g} vs PCA-{metrics['pca_components']} "
             f"{metrics['pca_val_mse']:.5g} (scaled units)"

@@ -13,7 +13,9 @@ import dataclasses
 import gzip
 import logging
 import struct
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,6 +68,7 @@ def read_data(
     *,
     image_size: tuple[int, int] | None = None,
     color_mode: str = "auto",
+    na_values: Sequence[str] | None = None,
 ) -> Dataset:
     """Read a data set, choosing the reader from the file type.
 
@@ -78,6 +81,10 @@ def read_data(
         Size that images in a folder are resized to; by default their most common size.
     color_mode : {"auto", "grey", "rgb"}
         Channels for images in a folder; ``"auto"`` picks RGB if any image has colour.
+    na_values : sequence of str, optional
+        CSV only: strings that mark a missing cell besides pandas' defaults (empty,
+        "NA", "NaN", ...), such as ``["?"]``. Spaces after the separator are then
+        skipped, so ``", ?"`` is missing too.
     """
     if path is None:
         return load_digits_images()
@@ -97,7 +104,7 @@ def read_data(
     if base_suffix in PARQUET_SUFFIXES:
         return Dataset(X=_read_parquet(path), source=str(path))
     if base_suffix in CSV_SUFFIXES:
-        return Dataset(X=_read_csv(path), source=str(path))
+        return Dataset(X=_read_csv(path, na_values), source=str(path))
     if suffix == ".npy":
         return Dataset(X=_as_samples(_read_npy(path), path), source=str(path))
     if suffix == ".npz":
@@ -126,14 +133,17 @@ def load_digits_images() -> Dataset:
 # --- tables -------------------------------------------------------------------------
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, na_values: Sequence[str] | None = None) -> pd.DataFrame:
     separator = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
+    options: dict[str, Any] = {"sep": separator}
+    if na_values:
+        options.update(na_values=list(na_values), skipinitialspace=True)
     try:
-        frame = pd.read_csv(path, sep=separator)
+        frame = pd.read_csv(path, **options)
         if len(frame.columns) and all(_is_number(column) for column in frame.columns):
             # Every header cell is a number, so the file has no header row.
             logger.info("'%s' has no header row; naming its columns 0..%d", path, len(frame.columns) - 1)
-            frame = pd.read_csv(path, sep=separator, header=None)
+            frame = pd.read_csv(path, header=None, **options)
             frame.columns = [str(column) for column in frame.columns]
     except pd.errors.EmptyDataError as err:
         raise DataError(f"data file '{path}' is empty; it needs a header and at least one row.") from err

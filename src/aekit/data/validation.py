@@ -84,13 +84,15 @@ def check_numeric_columns(frame: pd.DataFrame, name: str = "X") -> None:
     more = f" and {len(non_numeric) - _MAX_LISTED} more" if len(non_numeric) > _MAX_LISTED else ""
     if len(non_numeric) == frame.shape[1]:
         raise DataError(
-            f"{name} has only categorical (non-numeric) columns: {described}{more}; aekit trains on "
-            "numeric columns, so encode them as numbers first, for example one-hot columns "
+            f"{name} has only categorical (non-numeric) columns: {described}{more}; this estimator "
+            "takes numeric columns only. aekit.AutoEncoder and aekit.AnomalyDetector take "
+            "categorical columns, or encode them as numbers first, for example one-hot columns "
             "with pandas.get_dummies."
         )
     raise DataError(
-        f"{name} has non-numeric columns {described}{more}; drop them or encode them as "
-        "numbers before training."
+        f"{name} has non-numeric columns {described}{more}; this estimator takes numeric columns "
+        "only. Use aekit.AutoEncoder or aekit.AnomalyDetector, which take categorical columns, "
+        "or drop or encode them as numbers before training."
     )
 
 

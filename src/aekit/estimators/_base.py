@@ -67,6 +67,13 @@ class BaseAutoEncoder(BaseEstimator):
     def _build_model(self, n_features: int, input_shape: tuple[int, ...], output_activation: str) -> Autoencoder:
         raise NotImplementedError
 
+    def _build_table_model(self, schema: Any) -> Autoencoder:
+        """Return the model for a table with a column schema; see ``_tabular``."""
+        raise ConfigError(
+            f"{type(self).__name__} takes numeric data only; use aekit.AutoEncoder or "
+            "aekit.AnomalyDetector for tables with categorical columns or missing values."
+        )
+
     def _build_objective(self, x_train: torch.Tensor) -> Callable[..., dict[str, torch.Tensor]]:
         """Return the training objective; ``x_train`` is the scaled training tensor, for
         objectives with data-dependent settings."""
@@ -85,7 +92,9 @@ class BaseAutoEncoder(BaseEstimator):
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features), an image array
             of shape (n_samples, channels, height, width), or a TableStream
-            Training data. Only numeric columns are accepted. A stream from
+            Training data. Estimators with a ``categorical_columns`` parameter also take
+            DataFrames with categorical columns and, with ``impute`` set, missing
+            values; the others need numeric columns. A stream from
             :func:`aekit.data.stream` trains on a file larger than memory, chunk by chunk.
         y : ignored
             Present for scikit-learn compatibility.
@@ -95,7 +104,13 @@ class BaseAutoEncoder(BaseEstimator):
         self
         """
         from ..data.streaming import TableStream
+        from ._tabular import fit_table, uses_table
 
+        # A refit on another kind of data must not keep the previous column schema.
+        self.__dict__.pop("schema_", None)
+        if not isinstance(X, TableStream) and uses_table(self, X):
+            with torch_threads(self._option("n_threads")):
+                return fit_table(self, X)
         if isinstance(X, TableStream):
             from ._streaming import fit_stream
 
@@ -314,7 +329,7 @@ class BaseAutoEncoder(BaseEstimator):
         generator = torch.Generator().manual_seed(seed)
         trainer = Trainer(
             model,
-            self._build_objective(x_train),
+            self._objective_for(model, x_train),
             optimizer,
             batch_size=training.batch_size,
             max_epochs=training.max_epochs,
@@ -345,6 +360,13 @@ class BaseAutoEncoder(BaseEstimator):
                 f"the newest checkpoint in '{checkpoints.directory}' does not fit this run: {err}. "
                 "Resume with the settings that wrote it, or set resume=False to start again."
             ) from err
+
+    def _objective_for(self, model: Autoencoder, x_train: torch.Tensor) -> Callable[..., dict[str, torch.Tensor]]:
+        if getattr(model, "name", None) == "tabular":
+            from ._tabular import table_objective
+
+            return table_objective(self)
+        return self._build_objective(x_train)
 
     def _user_callbacks(self) -> list[Callback]:
         callbacks = list(getattr(self, "callbacks", None) or [])
@@ -404,6 +426,10 @@ class BaseAutoEncoder(BaseEstimator):
     def _check_inference_data(self, X: Any, when: str) -> np.ndarray:
         """Validate ``X`` against the fitted input and return it scaled, shape (n, n_features)."""
         check_is_fitted(self, "model_")
+        if getattr(self, "schema_", None) is not None:
+            from ._tabular import encode_table
+
+            return encode_table(self, X, when)
         if isinstance(X, pd.DataFrame):
             X = self._align_columns(X)
         array, _ = to_float_array(X)
@@ -464,6 +490,12 @@ class BaseAutoEncoder(BaseEstimator):
         def step(x: torch.Tensor) -> torch.Tensor:
             return reconstruction_error(self.model_(x).x_recon, x, loss)
 
+        def table_step(x: torch.Tensor) -> torch.Tensor:
+            return self.model_.row_errors(x, self.model_(x).x_recon)
+
+        if getattr(self, "schema_", None) is not None:
+            return self._batched(scaled, table_step)
+
         return self._batched(scaled, step)
 
     def _to_original_units(self, scaled_recon: np.ndarray) -> np.ndarray:
@@ -475,7 +507,10 @@ class BaseAutoEncoder(BaseEstimator):
 
         The error is the training loss (mean squared error by default) averaged over the
         features, computed in the scaled units the model was trained in, so that every
-        feature counts on the same scale.
+        feature counts on the same scale. For a table with a column schema it is the
+        mean over the row's present cells of the squared error (numeric columns,
+        standardised) or the cross-entropy divided by the column's training entropy
+        (categorical columns); a category never seen in training gets a large error.
 
         Parameters
         ----------
@@ -496,7 +531,16 @@ class BaseAutoEncoder(BaseEstimator):
         return float(np.mean(self.score_samples(X), dtype=np.float64))
 
     def reconstruct(self, X: Any) -> np.ndarray:
-        """Encode and decode ``X``; return reconstructions in the original units and shape."""
+        """Encode and decode ``X``; return reconstructions in the original units and shape.
+
+        A model fitted on a DataFrame with a column schema returns a DataFrame with the
+        training column names and dtypes, categorical columns as their most likely label.
+        """
+        if getattr(self, "schema_", None) is not None:
+            from ._tabular import reconstruct_table
+
+            check_is_fitted(self, "model_")
+            return reconstruct_table(self, X)
         scaled = self._check_inference_data(X, when="reconstructing")
         recon = self._batched(scaled, lambda x: self.model_(x).x_recon)
         return self._to_original_units(recon)
@@ -506,6 +550,11 @@ class BaseAutoEncoder(BaseEstimator):
 
     def _export_blockers(self) -> list[str]:
         """Reasons this model cannot be expressed as an ONNX graph; empty when it can."""
+        if getattr(self, "schema_", None) is not None:
+            return [
+                "the model has a column schema (categorical columns or missing values), whose "
+                "category lookup and missing-value masks have no ONNX export yet"
+            ]
         return []
 
     def export_onnx(self, path: str, X: Any = None, *, opset: int | None = None, strict: bool = True):

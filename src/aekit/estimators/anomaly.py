@@ -6,6 +6,7 @@ import logging
 import math
 import numbers
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from .._seed import resolve_seed
+from ..data.schema import DEFAULT_MAX_CATEGORIES
 from ..data.validation import check_scores_finite, to_float_array
 from ..exceptions import ConfigError, DataError
 from ..models.layers import check_choice
@@ -28,6 +30,7 @@ from ..scoring import (
 )
 from ._base import BaseAutoEncoder
 from ._checkpoints import read_run
+from ._tabular import cell_details
 from .autoencoder import AutoEncoder
 
 logger = logging.getLogger(__name__)
@@ -133,6 +136,11 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         Training checkpoints of the autoencoder, as in :class:`aekit.AutoEncoder`;
         they override the given estimator's own. Resuming gives the detector
         of an uninterrupted run.
+    categorical_columns, max_categories, impute
+        Table settings of the default autoencoder, as in :class:`aekit.AutoEncoder`:
+        extra categorical columns, the cap on categories per column, and the handling
+        of missing values (None rejects them, "mean" fills them, "model" masks them).
+        A given ``estimator`` keeps its own settings.
 
     Attributes
     ----------
@@ -199,6 +207,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         checkpoint_dir: str | os.PathLike[str] | None = None,
         checkpoint_every: int = 1,
         resume: bool = False,
+        categorical_columns: Sequence[str | int] | None = None,
+        max_categories: int = DEFAULT_MAX_CATEGORIES,
+        impute: str | None = None,
     ) -> None:
         self.estimator = estimator
         self.feature_weighting = feature_weighting
@@ -212,6 +223,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.resume = resume
+        self.categorical_columns = categorical_columns
+        self.max_categories = max_categories
+        self.impute = impute
 
     # --- fitting ----------------------------------------------------------------------
 
@@ -221,7 +235,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features), or an image array
-            Training rows, mostly normal. Only numeric columns are accepted.
+            Training rows, mostly normal. A DataFrame may have categorical columns,
+            and missing values with ``impute`` set (see :class:`aekit.AutoEncoder`).
         y : ignored
             Present for scikit-learn compatibility.
 
@@ -231,8 +246,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         """
         method, value = resolve_threshold_rule(self.contamination, self.fpr, self.threshold)
         check_choice("feature_weighting", self.feature_weighting, FEATURE_WEIGHTINGS)
-        array, _ = to_float_array(X)
-        n_samples = len(array)
+        # A DataFrame may hold categorical columns; the estimator checks its contents.
+        n_samples = len(X) if isinstance(X, pd.DataFrame) else len(to_float_array(X)[0])
         seed = self._resolve_seed()
         fit_rows, calibration_rows = self._calibration_split(n_samples, method, seed)
 
@@ -317,7 +332,13 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     def _make_estimator(self, n_samples: int, seed: int) -> BaseAutoEncoder:
         if self.estimator is None:
             return AutoEncoder(
-                random_state=seed, device=self.device, verbose=self.verbose, **detector_defaults(n_samples)
+                random_state=seed,
+                device=self.device,
+                verbose=self.verbose,
+                categorical_columns=self.categorical_columns,
+                max_categories=self.max_categories,
+                impute=self.impute,
+                **detector_defaults(n_samples),
             )
         if not isinstance(self.estimator, BaseAutoEncoder):
             raise ConfigError(
@@ -404,9 +425,10 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         check_is_fitted(self, "estimator_")
         if self.feature_error_scales_ is None:
             return self.estimator_.reconstruction_error(X)
-        # Checked here too, so that a NaN is reported as found while scoring.
-        self.estimator_._check_inference_data(X, when="scoring")
-        return check_scores_finite(self._feature_errors(X)[2].mean(axis=1).astype(np.float32))
+        if getattr(self.estimator_, "schema_", None) is None:
+            # Checked here too, so that a NaN is reported as found while scoring.
+            self.estimator_._check_inference_data(X, when="scoring")
+        return check_scores_finite(_mean_present(self._feature_errors(X)[2]).astype(np.float32))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Normality of each row, higher = more normal: the negative reconstruction error.
@@ -446,6 +468,15 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         calibration = self._calibration_scores("p_values()")
         return conformal_p_values(self.reconstruction_error(X), calibration)
 
+    def impute_missing(self, X: Any) -> Any:
+        """Fill the missing cells of ``X`` with the autoencoder; see :meth:`aekit.AutoEncoder.impute_missing`."""
+        check_is_fitted(self, "estimator_")
+        if not hasattr(self.estimator_, "impute_missing"):
+            raise ConfigError(
+                f"{type(self.estimator_).__name__} cannot impute missing values; use aekit.AutoEncoder."
+            )
+        return self.estimator_.impute_missing(X)
+
     # --- explanations -----------------------------------------------------------------
 
     def explain(self, X: Any, top_k: int | None = 5) -> pd.DataFrame:
@@ -466,7 +497,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             ``X``), ``expected`` (the reconstruction, in the original units) and
             ``error_share`` (the feature's share of the row's reconstruction error,
             weighted as in :meth:`reconstruction_error`; the shares of all features
-            sum to 1).
+            sum to 1). For a table with categorical columns, ``expected`` is the
+            most likely category there, and a ``probability`` column gives the
+            actual category's probability under the model (NaN for numeric columns).
         """
         check_is_fitted(self, "estimator_")
         n_features = self.n_features_in_
@@ -474,6 +507,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             raise ConfigError(f"top_k must be a positive integer or None, got {top_k!r}.")
         k = n_features if top_k is None else min(int(top_k), n_features)
 
+        if _has_schema(self.estimator_):
+            return self._explain_table(X, k)
         actual, expected, feature_errors = self._feature_errors(X)
         totals = feature_errors.sum(axis=1, keepdims=True)
         shares = np.divide(feature_errors, totals, out=np.full_like(feature_errors, 1.0 / n_features), where=totals > 0)
@@ -494,14 +529,56 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             }
         )
 
+    def _explain_table(self, X: Any, k: int) -> pd.DataFrame:
+        """Explain rows of a table with a column schema, each column in its own terms.
+
+        Numeric columns get the actual and expected (reconstructed) value. Categorical
+        columns get the actual and expected (most likely) category, and ``probability``
+        is the actual category's probability under the model (NaN for numeric columns).
+        """
+        actual, expected, errors, probabilities = self._table_errors(X)
+        errors = np.nan_to_num(errors, nan=0.0)
+        totals = errors.sum(axis=1, keepdims=True)
+        n_columns = errors.shape[1]
+        shares = np.divide(errors, totals, out=np.full_like(errors, 1.0 / n_columns), where=totals > 0)
+
+        order = np.argsort(-shares, axis=1, kind="stable")[:, :k]  # (n_samples, k)
+        rows = np.repeat(np.arange(len(shares)), k)
+        columns = order.ravel()
+        actual_cells = actual.to_numpy(dtype=object)
+        expected_cells = expected.to_numpy(dtype=object)
+        return pd.DataFrame(
+            {
+                "row": rows,
+                "rank": np.tile(np.arange(1, k + 1), len(shares)),
+                "feature": np.asarray(self._feature_names(), dtype=object)[columns],
+                "actual": actual_cells[rows, columns],
+                "expected": expected_cells[rows, columns],
+                "probability": probabilities[rows, columns],
+                "error_share": shares[rows, columns],
+            }
+        )
+
+    def _table_errors(self, X: Any) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
+        """Per-cell details of a table with a column schema (see ``_tabular.cell_details``),
+        the errors divided by ``feature_error_scales_`` once those are set."""
+        actual, expected, errors, probabilities = cell_details(self.estimator_, X)
+        scales = getattr(self, "feature_error_scales_", None)
+        if scales is not None:
+            errors = errors / scales
+        return actual, expected, errors, probabilities
+
     def _feature_errors(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return actual values, reconstructions (original units) and per-feature errors,
         each (n_samples, n_features).
 
         The errors use the loss the model trained with, in its scaled units, divided by
-        ``feature_error_scales_`` once those are set.
+        ``feature_error_scales_`` once those are set. For a table with a column schema
+        the first two are DataFrames and missing cells have error NaN.
         """
         estimator = self.estimator_
+        if _has_schema(estimator):
+            return self._table_errors(X)[:3]
         recon = estimator.reconstruct(X).reshape(-1, self.n_features_in_)
         if isinstance(X, pd.DataFrame):
             X = estimator._align_columns(X)
@@ -592,11 +669,30 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
 
 
 def _error_scales(feature_errors: np.ndarray) -> np.ndarray:
-    """Median of each feature's error over rows, floored at a share of their mean."""
-    medians = np.median(feature_errors, axis=0)
+    """Median of each feature's error over rows, floored at a share of their mean.
+
+    Missing cells (NaN errors) are left out; a column missing in every row gets the floor.
+    """
+    if np.isnan(feature_errors).any():
+        present = ~np.isnan(feature_errors).all(axis=0)
+        medians = np.zeros(feature_errors.shape[1])
+        medians[present] = np.nanmedian(feature_errors[:, present], axis=0)
+    else:
+        medians = np.median(feature_errors, axis=0)
     floor = MIN_RELATIVE_ERROR_SCALE * float(np.mean(medians))
     # An all-zero error (a model that reconstructs every row exactly) keeps scale 1.
     return np.maximum(medians, floor) if floor > 0 else np.ones_like(medians)
+
+
+def _mean_present(errors: np.ndarray) -> np.ndarray:
+    """Mean of each row's errors over its present (non-NaN) cells; 0 for a row with none."""
+    present = ~np.isnan(errors)
+    totals = np.where(present, errors, 0.0).sum(axis=1)
+    return totals / np.maximum(present.sum(axis=1), 1)
+
+
+def _has_schema(estimator: Any) -> bool:
+    return getattr(estimator, "schema_", None) is not None
 
 
 def _take_rows(X: Any, rows: np.ndarray) -> Any:

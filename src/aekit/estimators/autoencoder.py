@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import numbers
 import os
 import warnings
@@ -14,13 +16,16 @@ from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..corruption import build_corruption
+from ..data.schema import DEFAULT_MAX_CATEGORIES, TableSchema
 from ..data.validation import to_float_array
 from ..exceptions import AekitWarning, ConfigError, DataError
 from ..models import Autoencoder, ConvAutoencoder, ConvConfig, DenseAutoencoder, DenseConfig
+from ..models.tabular import TabularAutoencoder, TabularConfig
 from ..models.layers import LATENT_ACTIVATIONS, check_choice, check_non_negative, is_real_number
 from ..training import ReconstructionObjective
 from ..training.objectives import SPARSITY_KINDS
 from ._base import BaseAutoEncoder, resolve_latent_dim
+from ._tabular import column_weights, decode_codes, impute_table
 
 ARCHITECTURES: tuple[str, ...] = ("dense", "conv")
 # Output channels of the convolutions when ``channels`` is None: two stride-2 layers.
@@ -178,6 +183,23 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         ``callbacks``). On CPU the final weights equal those of an uninterrupted run,
         bit for bit. With ``random_state=None`` the seed stored in the checkpoint is
         used.
+    categorical_columns : list of str or int, or None, default=None
+        Columns to treat as categorical besides those of object, string, category or
+        bool dtype: names for a DataFrame, positions for an array. Categorical columns
+        are embedded inside the model (a learned embedding sized from the
+        cardinality) and reconstructed through a softmax head with cross-entropy,
+        divided by the column's training entropy so that categorical and numeric
+        (standardised, squared error) columns weigh alike. A value never seen in
+        training maps to an "unknown" slot and gets a large reconstruction error.
+    max_categories : int, default=100
+        Categories kept per categorical column; rarer values share one "other" slot.
+    impute : {None, "mean", "model"}, default=None
+        Missing values (NaN, None). ``None`` rejects them. ``"mean"`` fills them with
+        the training means and most frequent categories, at fit and at every later
+        call. ``"model"`` masks them out of the loss, gives the encoder a
+        missing-indicator input, hides a random 20% of the present cells from the
+        encoder at each training step, and lets :meth:`impute_missing` fill gaps from the
+        reconstructions.
 
     Attributes
     ----------
@@ -202,6 +224,10 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         Convolutional architecture only.
     seed_ : int
         The seed actually used, drawn at random when ``random_state`` is None.
+    schema_ : TableSchema
+        Only for tables fitted with categorical columns or ``impute`` set: each
+        column's kind, dtype, scaling and categories, stored in the model file and
+        checked at every later call.
     timeline_ : dict or None
         With ``timeline`` > 0: ``epochs`` (n_records,), ``inputs`` (timeline, ...)
         and ``reconstructions`` (n_records, timeline, ...), in the original units.
@@ -261,6 +287,9 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         checkpoint_dir: str | os.PathLike[str] | None = None,
         checkpoint_every: int = 1,
         resume: bool = False,
+        categorical_columns: Sequence[str | int] | None = None,
+        max_categories: int = DEFAULT_MAX_CATEGORIES,
+        impute: str | None = None,
     ) -> None:
         self.latent_dim = latent_dim
         self.architecture = architecture
@@ -299,6 +328,9 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.resume = resume
+        self.categorical_columns = categorical_columns
+        self.max_categories = max_categories
+        self.impute = impute
 
     def _build_model(self, n_features: int, input_shape: tuple[int, ...], output_activation: str) -> Autoencoder:
         check_choice("architecture", self.architecture, ARCHITECTURES)
@@ -340,6 +372,47 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
             model = DenseAutoencoder(config)
         self._set_architecture_attributes(model.config_dict())
         return model
+
+    def _build_table_model(self, schema: TableSchema) -> TabularAutoencoder:
+        self._check_table_pieces()
+        latent_activation = self._resolve_latent_activation()
+        latent_dim = resolve_latent_dim(self.latent_dim, len(schema.columns))
+        config = TabularConfig(
+            cardinalities=schema.cardinalities(),
+            column_weights=column_weights(schema),
+            latent_dim=latent_dim,
+            activation=self.activation,
+            dropout=self.dropout,
+            batch_norm=self.batch_norm,
+            latent_activation=latent_activation,
+            missing_indicators=self.impute == "model",
+            # A value absent from n training rows had at most a 1 in n + 1 chance.
+            unseen_cross_entropy=math.log(schema.n_rows + 1),
+        )
+        hidden_dims = resolve_hidden_dims(self.hidden_dims, config.input_dim, latent_dim)
+        model = TabularAutoencoder(dataclasses.replace(config, hidden_dims=hidden_dims))
+        self._set_architecture_attributes(model.config_dict())
+        return model
+
+    def _check_table_pieces(self) -> None:
+        """Reject parameters that tables with a column schema do not support yet."""
+        unsupported = {
+            "architecture": (self.architecture, "dense"),
+            "noise": (self.noise, "none"),
+            "sparsity": (self.sparsity, "none"),
+            "contractive_weight": (self.contractive_weight, 0.0),
+            "tied_weights": (self.tied_weights, False),
+            "loss": (self.loss, "mse"),
+            "scaling": (self.scaling, "auto"),
+            "output_activation": (self.output_activation, "auto"),
+        }
+        changed = [f"{name}={value!r}" for name, (value, default) in unsupported.items() if value != default]
+        if changed:
+            raise ConfigError(
+                f"tables with categorical columns or impute set support only the defaults of "
+                f"{', '.join(unsupported)}; got {', '.join(changed)}. Reset them, or one-hot encode "
+                "the categorical columns and fill missing values yourself."
+            )
 
     def _resolve_latent_activation(self) -> str:
         check_choice("sparsity", self.sparsity, SPARSITY_KINDS)
@@ -408,6 +481,9 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         ----------
         X : array-like of shape (n_samples, latent_dim_)
             Latent codes, for example from :meth:`transform`.
+
+        A model fitted on a table with a column schema returns a DataFrame with the
+        training column names and dtypes (categories as their most likely label).
         """
         check_is_fitted(self, "model_")
         codes, _ = to_float_array(X, name="codes")
@@ -419,8 +495,29 @@ class AutoEncoder(TransformerMixin, BaseAutoEncoder):
         if not np.all(np.isfinite(codes)):
             raise DataError("latent codes contain NaN or infinite values; pass finite codes.")
 
+        if getattr(self, "schema_", None) is not None:
+            return decode_codes(self, codes)
         decoded = self._decode_codes(codes)
         return self._to_original_units(decoded)
+
+    def impute_missing(self, X: Any) -> Any:
+        """Fill the missing cells (NaN, None) of ``X``; present cells are returned unchanged.
+
+        With ``impute="model"`` a numeric gap gets its reconstruction and a categorical
+        gap its most likely category, both predicted from the row's present cells.
+        With ``impute="mean"`` gaps get the training mean or most frequent category.
+
+        Returns
+        -------
+        DataFrame with the training columns and dtypes, or an array when fitted on one.
+        """
+        check_is_fitted(self, "model_")
+        if getattr(self, "schema_", None) is None:
+            raise ConfigError(
+                "impute_missing() needs a model fitted with impute='model' or impute='mean'; this one was "
+                "fitted with impute=None. Set impute and fit again."
+            )
+        return impute_table(self, X)
 
     @torch.inference_mode()
     def _decode_codes(self, codes: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from .base import Autoencoder, AutoencoderOutput
 from .conv import ConvAutoencoder, ConvConfig
 from .dense import DenseAutoencoder, DenseConfig
+from .tabular import TabularAutoencoder, TabularConfig
 from .variational import VariationalAutoencoder, VariationalConfig
 
 # Model name -> class. Model files store the name, and loading looks it up here.
@@ -10,6 +11,7 @@ MODELS: dict[str, type[Autoencoder]] = {
     DenseAutoencoder.name: DenseAutoencoder,
     ConvAutoencoder.name: ConvAutoencoder,
     VariationalAutoencoder.name: VariationalAutoencoder,
+    TabularAutoencoder.name: TabularAutoencoder,
 }
 
 __all__ = [
@@ -20,6 +22,8 @@ __all__ = [
     "ConvConfig",
     "DenseAutoencoder",
     "DenseConfig",
+    "TabularAutoencoder",
+    "TabularConfig",
     "VariationalAutoencoder",
     "VariationalConfig",
 ]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from .. import plot
@@ -152,6 +153,8 @@ def _worst_rows_table(estimator: Any, X: Any) -> str:
     """Render a table of the worst-reconstructed rows, each with its three largest per-feature errors."""
     errors = estimator.reconstruction_error(X)
     worst = np.argsort(errors)[::-1][:WORST_ROWS]
+    if getattr(estimator, "schema_", None) is not None:
+        return _worst_table_rows(estimator, X, errors, worst)
     values = np.asarray(X, dtype=np.float32).reshape(len(errors), -1)[worst]
     recon = estimator.reconstruct(values).reshape(len(worst), -1)
     scaled_gap = ((recon - values) / estimator.scaler_.scale_) ** 2
@@ -163,6 +166,28 @@ def _worst_rows_table(estimator: Any, X: Any) -> str:
         detail = "; ".join(f"{names[j]}: {values[position, j]:.4g} (expected {recon[position, j]:.4g})" for j in top)
         rows.append((str(row), f"{errors[row]:.4g}", detail))
     return "<h3>Worst-reconstructed rows</h3>" + _table(["row", "error", "largest feature errors: actual (expected)"], rows)
+
+
+def _worst_table_rows(estimator: Any, X: Any, errors: np.ndarray, worst: np.ndarray) -> str:
+    """``_worst_rows_table`` for a table with a column schema, each cell in its own terms."""
+    from ..estimators._tabular import cell_details
+
+    rows_of_x = X.iloc[worst] if isinstance(X, pd.DataFrame) else np.asarray(X, dtype=object)[worst]
+    actual, expected, cell_errors, _ = cell_details(estimator, rows_of_x)
+    names = plot.feature_names(estimator)
+    rows = []
+    for position, row in enumerate(worst):
+        top = np.argsort(np.nan_to_num(cell_errors[position], nan=0.0))[::-1][:3]
+        detail = "; ".join(
+            f"{names[j]}: {_cell_text(actual.iat[position, j])} (expected {_cell_text(expected.iat[position, j])})"
+            for j in top
+        )
+        rows.append((str(row), f"{errors[row]:.4g}", detail))
+    return "<h3>Worst-reconstructed rows</h3>" + _table(["row", "error", "largest feature errors: actual (expected)"], rows)
+
+
+def _cell_text(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, (float, np.floating)) else str(value)
 
 
 def _loss_note(estimator: Any) -> str:

@@ -89,6 +89,31 @@ class ReconstructionObjective:
         return losses
 
 
+class TabularObjective:
+    """Objective of a :class:`~aekit.models.tabular.TabularAutoencoder`: the mean weighted
+    cell error (squared error or cross-entropy) over the batch's present cells.
+
+    ``mask_fraction`` hides that share of the present cells from the encoder in training
+    mode (they become missing inputs) while the loss still scores them, so the network
+    learns to fill a missing cell from the other columns.
+    """
+
+    monitor = "reconstruction_loss"
+
+    def __init__(self, mask_fraction: float = 0.0) -> None:
+        self.mask_fraction = mask_fraction
+
+    def __call__(self, model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        x_in = x
+        if model.training and self.mask_fraction > 0:
+            hidden = torch.rand(x.shape, device=x.device) < self.mask_fraction
+            x_in = torch.where(hidden, torch.full_like(x, float("nan")), x)
+        output = model(x_in)
+        errors, present = model.cell_errors(x, output.x_recon)
+        loss = errors.sum() / present.sum().clamp(min=1)
+        return {"reconstruction_loss": loss, "loss": loss}
+
+
 def contractive_penalty(model: nn.Module, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """Mean over the batch of the squared Frobenius norm of the encoder's Jacobian at ``x``.
 
