@@ -51,7 +51,15 @@ def _data_section(config: dict[str, Any]) -> str:
             f"{metrics.get('n_val', '?'):,} for validation)"
         )
     lines.append(f"- columns: {data['n_features_in']:,}; one sample has shape {tuple(data['input_shape'])}")
-    lines.append(f"- preprocessing: {config['preprocessing']['kind']} scaling, fitted on the training rows")
+    schema = data.get("schema")
+    if schema is not None:
+        kinds = [column["kind"] for column in schema["columns"]]
+        lines.append(
+            f"- preprocessing: {kinds.count('numeric')} numeric columns standardised and "
+            f"{kinds.count('categorical')} categorical columns embedded inside the model, fitted on the training rows"
+        )
+    else:
+        lines.append(f"- preprocessing: {config['preprocessing']['kind']} scaling, fitted on the training rows")
 
     names = data.get("feature_names_in") or [f"x{i}" for i in range(data["n_features_in"])]
     minimum, maximum = data.get("data_min"), data.get("data_max")

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle, Rectangle
+from matplotlib.patches import Circle
 from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_is_fitted
 from torch import nn

@@ -8,7 +8,6 @@ weights file, which catches a damaged file or a weights file from another model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ import safetensors
 import torch
 from safetensors.torch import load_file, save_file
 
+from ._hashing import file_sha256
 from ._version import __version__
 from .exceptions import ModelFileError
 from .model_card import MODEL_CARD_FILE, render_model_card
@@ -77,7 +77,7 @@ def _write_model_files(folder: Path, estimator: Any, *, folder_name: str) -> Non
     for name, array in _extra_arrays(owner).items():
         state[EXTRA_PREFIX + name] = torch.from_numpy(np.ascontiguousarray(array))
     save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
-    config = estimator_config(estimator, weights_sha256=_sha256(folder / WEIGHTS_FILE))
+    config = estimator_config(estimator, weights_sha256=file_sha256(folder / WEIGHTS_FILE))
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (folder / MODEL_CARD_FILE).write_text(render_model_card(config, folder_name=folder_name), encoding="utf-8")
     for name in MODEL_FILES:
@@ -270,7 +270,7 @@ def _read_weights(folder: Path, config: dict[str, Any]) -> dict[str, torch.Tenso
         raise ModelFileError(f"model folder '{folder}' has no {WEIGHTS_FILE}.")
 
     expected = config.get("weights_sha256")
-    if expected is not None and _sha256(weights_path) != expected:
+    if expected is not None and file_sha256(weights_path) != expected:
         raise ModelFileError(
             f"'{weights_path}' does not match the checksum in {CONFIG_FILE}; the file is damaged "
             "or comes from another model. Save the model again."
@@ -381,11 +381,3 @@ def _json_params(params: dict[str, Any]) -> dict[str, Any]:
 
 def _temporary_path(folder: Path, name: str) -> Path:
     return folder / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

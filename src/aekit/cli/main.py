@@ -863,7 +863,14 @@ def info(model: Path) -> None:
     estimator = _autoencoder(loaded)
     click.echo(f"model: {model} ({type(loaded).__name__}, {estimator.model_.name} autoencoder)")
     click.echo(f"input: {estimator.n_features_in_} features, sample shape {estimator.input_shape_}")
-    click.echo(f"preprocessing: {estimator.scaler_.kind} scaling")
+    schema = getattr(estimator, "schema_", None)
+    if schema is not None:
+        click.echo(
+            f"preprocessing: {len(schema.numeric_positions)} numeric columns standardised, "
+            f"{len(schema.categorical_positions)} categorical columns embedded inside the model"
+        )
+    else:
+        click.echo(f"preprocessing: {estimator.scaler_.kind} scaling")
     click.echo("")
     click.echo(format_layer_table(estimator.model_, estimator.n_features_in_))
 

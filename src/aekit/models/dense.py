@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-from torch import nn
 
 from .base import Autoencoder
 from .layers import (
@@ -22,7 +21,7 @@ from .layers import (
     check_dropout,
     check_positive_int,
     dense_decoder,
-    dense_stack,
+    dense_encoder,
     tie_decoder_weights,
 )
 
@@ -93,13 +92,9 @@ class DenseAutoencoder(Autoencoder):
     def __init__(self, config: DenseConfig) -> None:
         super().__init__(config)
         c = config
-        encoder_dims = [c.input_dim, *c.hidden_dims]
-
-        self.encoder = dense_stack(encoder_dims, c.activation, c.dropout, c.batch_norm)
-        self.encoder.append(nn.Linear(encoder_dims[-1], c.latent_dim))
-        if c.latent_activation != "identity":
-            self.encoder.append(LATENT_ACTIVATIONS[c.latent_activation]())
-
+        self.encoder = dense_encoder(
+            c.input_dim, c.hidden_dims, c.latent_dim, c.activation, c.dropout, c.batch_norm, c.latent_activation
+        )
         self.decoder = dense_decoder(
             c.latent_dim, c.hidden_dims, c.input_dim, c.activation, c.dropout, c.batch_norm, c.code_batch_norm
         )

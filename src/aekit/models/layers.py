@@ -100,6 +100,25 @@ LATENT_ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 
+def dense_encoder(
+    input_dim: int,
+    hidden_dims: Sequence[int],
+    latent_dim: int,
+    activation: str,
+    dropout: float,
+    batch_norm: bool,
+    latent_activation: str,
+) -> nn.Sequential:
+    """The dense encoder: hidden layers from ``input_dim`` down, then the code layer of
+    ``latent_dim`` units and its activation (none for ``"identity"``)."""
+    dims = [input_dim, *hidden_dims]
+    encoder = dense_stack(dims, activation, dropout, batch_norm)
+    encoder.append(nn.Linear(dims[-1], latent_dim))
+    if latent_activation != "identity":
+        encoder.append(LATENT_ACTIVATIONS[latent_activation]())
+    return encoder
+
+
 def dense_decoder(
     latent_dim: int,
     hidden_dims: Sequence[int],

@@ -26,7 +26,7 @@ from .layers import (
     check_dropout,
     check_positive_int,
     dense_decoder,
-    dense_stack,
+    dense_encoder,
 )
 
 # Embedding width of a categorical column: about 1.6 * cardinality ** 0.56, a common
@@ -125,11 +125,9 @@ class TabularAutoencoder(Autoencoder):
         # Each embedding has one row per slot plus a last row for a missing cell.
         self.embeddings = nn.ModuleList(nn.Embedding(k + 1, embedding_dim(k)) for k in self.categorical_sizes)
 
-        encoder_dims = [c.input_dim, *c.hidden_dims]
-        self.encoder = dense_stack(encoder_dims, c.activation, c.dropout, c.batch_norm)
-        self.encoder.append(nn.Linear(encoder_dims[-1], c.latent_dim))
-        if c.latent_activation != "identity":
-            self.encoder.append(LATENT_ACTIVATIONS[c.latent_activation]())
+        self.encoder = dense_encoder(
+            c.input_dim, c.hidden_dims, c.latent_dim, c.activation, c.dropout, c.batch_norm, c.latent_activation
+        )
         self.decoder = dense_decoder(
             c.latent_dim, c.hidden_dims, c.output_dim, c.activation, c.dropout, c.batch_norm, c.code_batch_norm
         )

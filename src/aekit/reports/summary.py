@@ -50,6 +50,12 @@ def layer_table(model: Autoencoder) -> list[LayerInfo]:
             neurons = module.out_features
             shape = f"{module.in_features} -> {module.out_features}, tied"
             biases = module.bias.numel()
+        elif isinstance(module, nn.Embedding):
+            # A categorical column's learned vectors, one per category (plus unknown and
+            # missing slots), which feed the encoder's first layer.
+            neurons = module.embedding_dim
+            shape = f"{module.num_embeddings} categories -> {module.embedding_dim}"
+            weights = module.weight.numel()
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):
             neurons = module.num_features
             shape = str(module.num_features)
@@ -58,8 +64,11 @@ def layer_table(model: Autoencoder) -> list[LayerInfo]:
             biases = module.bias.numel() if module.bias is not None else 0
         rows.append(LayerInfo(name, kind, shape, neurons, weights, biases))
 
-    # Layers outside the encoder and decoder (a VAE's mu and logvar heads) sit between them.
+    # Embeddings of categorical columns come before the encoder; other layers outside the
+    # encoder and decoder (a VAE's mu and logvar heads) sit between them.
     def stage(row: LayerInfo) -> int:
+        if row.name.startswith("embeddings"):
+            return -1
         return 0 if row.name.startswith("encoder") else 2 if row.name.startswith("decoder") else 1
 
     return sorted(rows, key=stage)

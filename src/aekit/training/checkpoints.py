@@ -12,7 +12,6 @@ a final name is always complete, whenever the process dies.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ import safetensors
 import torch
 from safetensors.torch import load_file, save_file
 
+from .._hashing import file_sha256
 from ..exceptions import ModelFileError
 from .callbacks import Callback
 
@@ -85,7 +85,7 @@ def write_checkpoint(directory: str | os.PathLike[str], epoch: int, state: dict[
     try:
         staging.mkdir()
         save_file(tensors, str(staging / TENSORS_FILE))
-        document["tensors_sha256"] = _sha256(staging / TENSORS_FILE)
+        document["tensors_sha256"] = file_sha256(staging / TENSORS_FILE)
         (staging / STATE_FILE).write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
         for name in (TENSORS_FILE, STATE_FILE):
             with open(staging / name, "rb") as handle:
@@ -137,7 +137,7 @@ def read_checkpoint(folder: str | os.PathLike[str]) -> dict[str, Any]:
     tensors_path = folder / TENSORS_FILE
     if not tensors_path.is_file():
         raise ModelFileError(f"checkpoint '{folder}' has no {TENSORS_FILE}; resume from another checkpoint or start again.")
-    if _sha256(tensors_path) != document.get("tensors_sha256"):
+    if file_sha256(tensors_path) != document.get("tensors_sha256"):
         raise ModelFileError(
             f"'{tensors_path}' does not match the checksum in {STATE_FILE}; the checkpoint is damaged. "
             "Delete it to resume from scratch, or set resume=False."
@@ -215,11 +215,3 @@ def join_tensors(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 def _child(name: str, key: object) -> str:
     return f"{name}/{key}" if name else str(key)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
