@@ -118,3 +118,41 @@ def test_drop_unknown_column(run, mixed_csv, tmp_path):
     code, _, err = run("train", mixed_csv, "--drop", "nope", *SMALL, "--out", tmp_path / "m")
     assert code == 1
     assert "column(s) 'nope' not found in the table" in err
+
+
+def test_detect_and_impute_reuse_the_training_table_options(run, mixed_csv, tmp_path):
+    model_dir = tmp_path / "model"
+    code, _, err = run("train", mixed_csv, *TABLE_OPTIONS, "--impute", "model", "--detector", *SMALL, "--out", model_dir)
+    assert code == 0, err
+    assert json.loads((model_dir / "table.json").read_text()) == {"drop": ["id"], "label": "class", "na_values": ["?"]}
+
+    # No table options: those of training apply, so 'id' is dropped, 'class' carried and '?' read as missing.
+    out = tmp_path / "scores.csv"
+    code, _, err = run("detect", model_dir, mixed_csv, "--out", out)
+    assert code == 0, err
+    scores = pd.read_csv(out)
+    assert list(scores.columns[:3]) == ["class", "score", "label"]
+    assert len(scores) == 200 and np.isfinite(scores["score"]).all()
+
+    # A new table without the label column scores too, with no label in the output.
+    unlabelled = tmp_path / "unlabelled.csv"
+    pd.read_csv(mixed_csv).drop(columns=["class"]).to_csv(unlabelled, index=False)
+    code, _, err = run("detect", model_dir, unlabelled, "--out", tmp_path / "new.csv")
+    assert code == 0, err
+    assert list(pd.read_csv(tmp_path / "new.csv").columns[:2]) == ["score", "label"]
+
+    # Options given on the command line replace the saved ones: without --drop id, 'id' is an unknown column.
+    code, _, err = run("detect", model_dir, mixed_csv, "--label", "class", "--na-values", "?", "--out", out)
+    assert code == 1
+    assert "unexpected ['id']" in err
+
+
+def test_damaged_table_options_file_is_one_line_error(run, mixed_csv, tmp_path):
+    model_dir = tmp_path / "model"
+    code, _, err = run("train", mixed_csv, *TABLE_OPTIONS, "--impute", "mean", *SMALL, "--out", model_dir)
+    assert code == 0, err
+    (model_dir / "table.json").write_text("{not json", encoding="utf-8")
+    code, _, err = run("impute", model_dir, mixed_csv, "--out", tmp_path / "filled.csv")
+    assert code == 1
+    assert err.startswith("aekit: error: ") and "is not a table options file" in err
+    assert len(err.strip().splitlines()) == 1

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from ..exceptions import AekitError, ConfigError, DataError
+from ..exceptions import AekitError, ConfigError, DataError, ModelFileError
 from .models import build_estimator, model_options
 
 logger = logging.getLogger("aekit.cli")
@@ -92,7 +92,11 @@ def _parse_columns(ctx: click.Context, param: click.Parameter, value: str | None
 
 
 def _table_options(function: Any) -> Any:
-    """Options that select and read a table's columns; shared by train, detect and impute."""
+    """Options that select and read a table's columns; shared by train, detect and impute.
+
+    'aekit train' keeps them in the model folder's table.json; detect and impute use
+    those when given none of the three.
+    """
     options = [
         click.option("--na-values", callback=_parse_columns, metavar="V1,V2,...",
                      help="Extra strings that mark a missing CSV cell, e.g. '?' (leading spaces are ignored)."),
@@ -112,13 +116,22 @@ class TableColumns:
 
     drop_columns: list[str] | None = None
     label_column: str | None = None
+    # True when the columns come from the training run's table.json, not from the user:
+    # a new table may then lack them (unlabelled rows to score), which is no mistake.
+    remembered: bool = False
 
     def split(self, X: Any) -> tuple[Any, pd.Series | None]:
         """Return ``X`` without the dropped and label columns, and the label column."""
         if not (self.drop_columns or self.label_column):
             return X, None
         if not isinstance(X, pd.DataFrame):
+            if self.remembered:
+                return X, None
             raise DataError("--drop and --label need a table (CSV or Parquet) with named columns.")
+        if self.remembered:
+            present = [c for c in self.drop_columns or [] if c in X.columns]
+            label = self.label_column if self.label_column in X.columns else None
+            return TableColumns(present, label).split(X)
         wanted = [*(self.drop_columns or []), *([self.label_column] if self.label_column else [])]
         missing = [name for name in wanted if name not in X.columns]
         if missing:
@@ -128,6 +141,40 @@ class TableColumns:
             )
         labels = X[self.label_column].reset_index(drop=True) if self.label_column else None
         return X.drop(columns=wanted), labels
+
+
+# Table options of 'aekit train', kept in the model folder so that later commands on the
+# same kind of table need not repeat them.
+TABLE_OPTIONS_FILE = "table.json"
+
+
+def _save_table_options(out: Path, columns: TableColumns, na_values: list[str] | None) -> None:
+    if not (columns.drop_columns or columns.label_column or na_values):
+        return
+    options = {"drop": columns.drop_columns, "label": columns.label_column, "na_values": na_values}
+    (out / TABLE_OPTIONS_FILE).write_text(json.dumps(options, indent=2) + "\n", encoding="utf-8")
+
+
+def _table_columns(
+    model: Path, drop_columns: list[str] | None, label_column: str | None, na_values: list[str] | None
+) -> tuple[TableColumns, list[str] | None]:
+    """The columns to set aside and the missing-value markers of a command on ``model``.
+
+    Options given on the command line win; without any, those of the training run apply.
+    """
+    if drop_columns or label_column or na_values:
+        return TableColumns(drop_columns, label_column), na_values
+    path = model / TABLE_OPTIONS_FILE
+    if not path.is_file():
+        return TableColumns(), None
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        columns = TableColumns(saved.get("drop"), saved.get("label"), remembered=True)
+        markers = saved.get("na_values")
+    except (ValueError, AttributeError) as err:
+        raise ModelFileError(f"'{path}' is not a table options file ({err}); delete it or train again.") from err
+    logger.info("using the table options of the training run: %s", saved)
+    return columns, markers
 
 
 def _read_table(data: Path, image_size: Any, color_mode: str, na_values: list[str] | None) -> Any:
@@ -362,6 +409,7 @@ def train(
     if use_detector:
         metrics["detector"] = _detector_metrics(estimator)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    _save_table_options(out, columns, na_values)
 
     logger.info("network:\n%s", format_layer_table(autoencoder.model_, autoencoder.n_features_in_))
     _echo_train_summary(autoencoder, metrics, out)
@@ -749,7 +797,8 @@ def detect(
     each of the top features its name, error share, actual and expected value (and,
     for a categorical column, the actual category's probability under the model).
     The --label column comes first in the output, renamed input_COL if COL is
-    "score" or "label".
+    "score" or "label". Without --drop, --label and --na-values, those of the
+    training run apply (to the columns this table has).
     """
     from ..estimators import AnomalyDetector
 
@@ -762,12 +811,13 @@ def detect(
             f"model '{model}' is a plain {type(detector).__name__}, not an anomaly detector; "
             "train one with 'aekit train --detector'."
         )
+    columns, na_values = _table_columns(model, drop_columns, label_column, na_values)
     dataset = _read_table(data, image_size or _trained_image_size(_autoencoder(detector)), color_mode, na_values)
-    X, labels = TableColumns(drop_columns, label_column).split(dataset.X)
+    X, labels = columns.split(dataset.X)
     frame = _detection_table(detector, X, top_features)
     if labels is not None:
         # A label column called "score" or "label" must not clash with the output's own.
-        name = label_column if label_column not in frame.columns else f"input_{label_column}"
+        name = labels.name if labels.name not in frame.columns else f"input_{labels.name}"
         frame.insert(0, name, labels.to_numpy())
     _write(frame, out, "scores and labels")
     click.echo(
@@ -795,6 +845,8 @@ def impute(
     model's reconstruction and a categorical gap its most likely category, both
     predicted from the row's other cells. With --impute mean, a gap gets the training
     mean or most frequent category. The --label column comes first in the output.
+    Without --drop, --label and --na-values, those of the training run apply (to the
+    columns this table has).
     """
     from .. import load
 
@@ -805,12 +857,13 @@ def impute(
             f"model '{model}' was trained without --impute, so it cannot fill missing values; "
             "train one with 'aekit train DATA --impute model'."
         )
+    columns, na_values = _table_columns(model, drop_columns, label_column, na_values)
     dataset = _read_table(data, None, "auto", na_values)
-    X, labels = TableColumns(drop_columns, label_column).split(dataset.X)
+    X, labels = columns.split(dataset.X)
     n_missing = int(pd.DataFrame(X).isna().to_numpy().sum())
     filled = pd.DataFrame(estimator.impute_missing(X))
     if labels is not None:
-        filled.insert(0, label_column, labels.to_numpy())
+        filled.insert(0, labels.name, labels.to_numpy())
     _write(filled, out, f"the table with {n_missing} missing cells filled")
 
 
