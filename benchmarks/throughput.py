@@ -336,7 +336,7 @@ def main() -> None:
             f"{gflops / ceiling:.0%} of their ceiling",
             "at this batch size. PyOD's loop adds per-sample `Dataset.__getitem__` standardisation, `DataLoader`",
             "collation and a `.item()` sync per step on top of that floor, and those are what aekit removes.",
-            "`compile=True` (the row above) was slower than eager for these shapes on this CPU.",
+            f"`compile=True` (the row above) ran at {compiled / ours:.2f}x eager for these shapes on this CPU.",
             "",
         ]
     if bf16_ours is None:
@@ -355,7 +355,7 @@ def main() -> None:
 
 
 def measure_bf16(mnist: Workload, rounds: int, quick: bool) -> tuple[tuple, dict[str, float]]:
-    """The bf16 row of the table for workload (a), and fp32 and bf16 validation MSE after training."""
+    """Measure the bf16 row of the table for workload (a), and fp32 and bf16 validation MSE after training."""
     best = best_of(rounds, {
         "ceiling": lambda: matmul_ceiling(mnist, torch.bfloat16),
         "minimal": lambda: minimal_loop_rate(mnist, "bf16"),

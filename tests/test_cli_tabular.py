@@ -132,7 +132,8 @@ def test_detect_and_impute_reuse_the_training_table_options(run, mixed_csv, tmp_
     assert code == 0, err
     scores = pd.read_csv(out)
     assert list(scores.columns[:3]) == ["class", "score", "label"]
-    assert len(scores) == 200 and np.isfinite(scores["score"]).all()
+    assert len(scores) == 200
+    assert np.isfinite(scores["score"]).all()
 
     # A new table without the label column scores too, with no label in the output.
     unlabelled = tmp_path / "unlabelled.csv"
@@ -154,5 +155,6 @@ def test_damaged_table_options_file_is_one_line_error(run, mixed_csv, tmp_path):
     (model_dir / "table.json").write_text("{not json", encoding="utf-8")
     code, _, err = run("impute", model_dir, mixed_csv, "--out", tmp_path / "filled.csv")
     assert code == 1
-    assert err.startswith("aekit: error: ") and "is not a table options file" in err
+    assert err.startswith("aekit: error: ")
+    assert "is not a table options file" in err
     assert len(err.strip().splitlines()) == 1

@@ -127,7 +127,7 @@ def test_extreme_finite_values_never_score_nan(table):
 # --- scales --------------------------------------------------------------------------
 
 
-def test_raw_pixels_train_and_come_back_in_pixel_units():
+def test_raw_pixels_keep_pixel_units():
     rng = np.random.default_rng(0)
     # 8 x 8 grey images of one bright square at a random place, in raw 0-255 values.
     images = np.zeros((120, 1, 8, 8), dtype=np.uint8)
@@ -260,7 +260,8 @@ def test_categorical_only_table_trains_where_supported(kind):
     frame = pd.DataFrame({"city": ["Lyon", "Oslo", "Rome"] * 4, "colour": pd.Categorical(["red", "blue"] * 6)})
     model = make(kind).fit(frame)
     errors = model.reconstruction_error(frame)
-    assert errors.shape == (12,) and np.isfinite(errors).all()
+    assert errors.shape == (12,)
+    assert np.isfinite(errors).all()
 
 
 def test_mixed_table_names_the_categorical_column(frame):
@@ -359,7 +360,7 @@ def test_memmap_is_not_copied_whole_to_gpu(tmp_path):
     memmap = np.load(tmp_path / "big.npy", mmap_mode="r")
     torch.cuda.reset_peak_memory_stats()
     AutoEncoder(latent_dim=8, hidden_dims=(32,), max_epochs=1, batch_size=256, device="cuda").fit(memmap)
-    # The training rows alone are 80% of the data; the peak holds far less than that.
+    # The training rows alone are 80% of the data; the peak stays far below that.
     assert torch.cuda.max_memory_allocated() < 0.5 * rows.nbytes
 
 

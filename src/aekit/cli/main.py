@@ -132,15 +132,15 @@ class TableColumns:
             present = [c for c in self.drop_columns or [] if c in X.columns]
             label = self.label_column if self.label_column in X.columns else None
             return TableColumns(present, label).split(X)
-        wanted = [*(self.drop_columns or []), *([self.label_column] if self.label_column else [])]
-        missing = [name for name in wanted if name not in X.columns]
+        set_aside = [*(self.drop_columns or []), *([self.label_column] if self.label_column else [])]
+        missing = [name for name in set_aside if name not in X.columns]
         if missing:
             raise DataError(
                 f"column(s) {', '.join(repr(m) for m in missing)} not found in the table; its columns are "
                 f"{', '.join(map(str, X.columns[:10]))}{' ...' if len(X.columns) > 10 else ''}."
             )
         labels = X[self.label_column].reset_index(drop=True) if self.label_column else None
-        return X.drop(columns=wanted), labels
+        return X.drop(columns=set_aside), labels
 
 
 # Table options of 'aekit train', kept in the model folder so that later commands on the
@@ -158,9 +158,10 @@ def _save_table_options(out: Path, columns: TableColumns, na_values: list[str] |
 def _table_columns(
     model: Path, drop_columns: list[str] | None, label_column: str | None, na_values: list[str] | None
 ) -> tuple[TableColumns, list[str] | None]:
-    """The columns to set aside and the missing-value markers of a command on ``model``.
+    """Return the columns to set aside and the missing-value markers of a command on ``model``.
 
-    Options given on the command line win; without any, those of the training run apply.
+    Options given on the command line replace the saved ones. Without any, those of the
+    training run apply.
     """
     if drop_columns or label_column or na_values:
         return TableColumns(drop_columns, label_column), na_values

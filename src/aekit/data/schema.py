@@ -393,7 +393,7 @@ def _stable_order(counts: pd.Series) -> np.ndarray:
 
 
 def _json_value(value: Any) -> Any:
-    """A category label as a plain Python value that JSON can store."""
+    """Convert a category label to a plain Python value that JSON can store."""
     return value.item() if isinstance(value, np.generic) else value
 
 

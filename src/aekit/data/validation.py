@@ -69,8 +69,9 @@ def _frame_to_array(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, list[st
 def check_numeric_columns(frame: pd.DataFrame, name: str = "X") -> None:
     """Raise ``DataError`` if ``frame`` has categorical (non-numeric) columns.
 
-    This is the one place that decides which column types aekit accepts; a table of
-    categorical columns only gets its own message, because dropping them leaves nothing.
+    This is the one place that decides which column types the numeric-only estimators
+    accept. A table of categorical columns only gets its own message, because dropping
+    them leaves nothing.
     """
     non_numeric = [
         column
@@ -124,8 +125,8 @@ def _array_to_float(X: object, name: str) -> np.ndarray:
 def _check_float32_range(source: Callable[[], np.ndarray], converted: np.ndarray, name: str) -> None:
     """Raise ``DataError`` where a finite value became infinite in float32.
 
-    ``source`` returns the values in float64; it is called only when ``converted``
-    holds an infinity, which is rare, so the common case makes no float64 copy.
+    ``source`` returns the values in float64. It is called only when ``converted``
+    contains an infinity, which is rare, so the common case makes no float64 copy.
     """
     overflowed = np.isinf(converted)
     if not overflowed.any():

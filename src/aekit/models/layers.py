@@ -109,8 +109,8 @@ def dense_encoder(
     batch_norm: bool,
     latent_activation: str,
 ) -> nn.Sequential:
-    """The dense encoder: hidden layers from ``input_dim`` down, then the code layer of
-    ``latent_dim`` units and its activation (none for ``"identity"``)."""
+    """Build the dense encoder: hidden layers from ``input_dim`` down, then the code layer
+    of ``latent_dim`` units and its activation (none for ``"identity"``)."""
     dims = [input_dim, *hidden_dims]
     encoder = dense_stack(dims, activation, dropout, batch_norm)
     encoder.append(nn.Linear(dims[-1], latent_dim))
