@@ -275,3 +275,52 @@ def test_lean_fused_adam_matches_torch_bit_for_bit():
     restored = torch.optim.Adam([torch.nn.Parameter(t.clone()) for t in start], lr=1e-2, fused=True)
     restored.load_state_dict(lean.state_dict())
     assert float(restored.state_dict()["state"][0]["step"]) == 25
+
+
+def test_lean_fused_adam_falls_back_when_a_gradient_is_missing():
+    """A parameter without a gradient skips a step, so the step counts part ways: the lean
+    path must hand each parameter its own counter back and still match torch exactly."""
+    from aekit.training.optim import LeanFusedAdam
+
+    torch.manual_seed(1)
+    shapes = [(8, 3), (8,), (2, 8)]
+    start = [torch.randn(shape) for shape in shapes]
+    lean_params = [torch.nn.Parameter(t.clone()) for t in start]
+    torch_params = [torch.nn.Parameter(t.clone()) for t in start]
+    lean = LeanFusedAdam(lean_params, lr=1e-2)
+    reference = torch.optim.Adam(torch_params, lr=1e-2, fused=True)
+
+    for step in range(12):
+        grads = [torch.randn(shape, generator=torch.Generator().manual_seed(step * 10 + i)) for i, shape in enumerate(shapes)]
+        for params, optimizer in ((lean_params, lean), (torch_params, reference)):
+            optimizer.zero_grad(set_to_none=True)
+            for i, (p, g) in enumerate(zip(params, grads)):
+                if not (step == 5 and i == 1):  # the bias gets no gradient in step 5
+                    p.grad = g.clone()
+            optimizer.step()
+
+    for a, b in zip(lean_params, torch_params):
+        assert torch.equal(a, b)
+    steps = [float(state["step"]) for state in lean.state_dict()["state"].values()]
+    assert steps == [12.0, 11.0, 12.0]
+
+
+def test_lean_fused_adam_runs_step_hooks_once():
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    from aekit.training.optim import LeanFusedAdam
+
+    param = torch.nn.Parameter(torch.ones(3))
+    optimizer = LeanFusedAdam([param], lr=0.1)
+    calls: list[str] = []
+    optimizer.register_step_pre_hook(lambda *_: calls.append("pre"))
+    optimizer.register_step_post_hook(lambda *_: calls.append("post"))
+    handle = register_optimizer_step_pre_hook(lambda *_: calls.append("global"))
+    try:
+        for _ in range(3):
+            param.grad = torch.ones(3)
+            optimizer.step()
+    finally:
+        handle.remove()
+    assert calls == ["global", "pre", "post"] * 3
+    assert float(optimizer.state[param]["step"]) == 3

@@ -6,10 +6,12 @@ cProfile, AMD EPYC, 1 thread, fp32; see docs/benchmarks/throughput.md):
 - On the 784-1000-500-250-30 network at batch 256, matrix products take about 88%
   of a step, fused Adam 3%, batch normalisation and ReLU about 5%, and the Python of
   this loop under 1%.
-- On a 21-64-32 network at batch 32, a step takes about 0.4 ms, and the matrix
-  products take only a quarter of it. The rest is eager PyTorch's per-operator
-  cost: autograd bookkeeping, kernel dispatch and the Python of ``Optimizer.step``
-  (about 60 us). This loop's own Python is about 1%.
+- On a 21-64-32 network at batch 32, the matrix products take only a quarter of a
+  step. The rest is eager PyTorch's per-operator cost: autograd bookkeeping and
+  kernel dispatch, about 30 us per operator on that machine. ``torch.optim.Adam``
+  added about 200 us of Python and counter updates per step, which
+  :class:`~aekit.training.optim.LeanFusedAdam` removes. This loop's own Python is
+  about 1%.
 
 So the loop keeps Python out of the step. Batches are whole slices of one shuffled
 copy per epoch (``TensorBatches``), never per-sample ``Dataset.__getitem__`` calls or
