@@ -326,3 +326,15 @@ def test_unfitted_detector_raises(inliers, tmp_path):
         detector.predict(inliers)
     with pytest.raises(aekit.NotFittedError):
         detector.save(tmp_path / "det")
+
+
+def test_clean_training_rows_train_without_dropout(inliers):
+    """contamination=0 declares the training rows free of outliers, so the default
+    network needs no dropout; any other share keeps it."""
+    clean = AnomalyDetector(contamination=0, random_state=0).fit(inliers[:100])
+    assert clean.estimator_.dropout == 0.0
+    assert clean.threshold_ >= clean.training_errors_.max()
+    contaminated = AnomalyDetector(contamination=0.01, random_state=0).fit(inliers[:100])
+    assert contaminated.estimator_.dropout == 0.2
+    given = AnomalyDetector(AutoEncoder(dropout=0.3, max_epochs=2), contamination=0, random_state=0).fit(inliers[:100])
+    assert given.estimator_.dropout == 0.3

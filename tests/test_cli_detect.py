@@ -78,6 +78,17 @@ def test_contamination_detector_round_trip(run, tmp_path, table_csv):
     assert "anomaly threshold: reconstruction error" in stdout
 
 
+def test_clean_training_rows_from_the_cli_train_without_dropout(run, tmp_path, table_csv):
+    out = tmp_path / "detector"
+    code, _, err = run("train", table_csv, "--detector", "--contamination", 0, *SMALL, "--out", out)
+    assert code == 0, err
+    detector = aekit.load(out)
+    assert detector.estimator_.dropout == 0.0
+    code, stdout, _ = run("detect", out, table_csv, "--out", tmp_path / "d.csv")
+    assert code == 0
+    assert "flagged 0 of 200 rows" in stdout
+
+
 def test_score_and_encode_accept_a_detector(run, detector_dir, table_csv, tmp_path):
     code, _, _ = run("score", detector_dir, table_csv, "--out", tmp_path / "s.csv")
     assert code == 0

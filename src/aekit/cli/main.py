@@ -202,7 +202,8 @@ def _detector_options(function: Any) -> Any:
         click.option("--fpr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
                      help="Target share of normal rows flagged, from conformal p-values on held-out rows."),
         click.option("--contamination", type=click.FloatRange(0, 0.5), default=0.1, show_default=True,
-                     help="Share of training rows flagged as outliers (used without --fpr or --threshold)."),
+                     help="Expected share of outliers in the training rows, flagged by the threshold when "
+                     "--fpr and --threshold are not given; 0 declares the rows clean (trains without dropout)."),
         click.option("--detector", is_flag=True,
                      help="Train an anomaly detector (see 'aekit detect') instead of a plain autoencoder."),
     ]
@@ -447,7 +448,8 @@ def _build_detector(
     from ..estimators.anomaly import detector_defaults
 
     batch_size = params["batch_size"] if _given(ctx, "batch_size") else None
-    for name, value in detector_defaults(n_samples, batch_size).items():
+    clean = detector_params.get("contamination") == 0
+    for name, value in detector_defaults(n_samples, batch_size, clean=clean).items():
         if not _given(ctx, name):
             params[name] = value
     seed = params["random_state"]

