@@ -6,8 +6,8 @@ normal rows and every attack row. ROC AUC and average precision are measured wit
 attacks as positives. Detectors: aekit's AnomalyDetector on the table as it is
 (categorical columns embedded in the model), the same detector on a table one-hot
 encoded by hand, and PyOD's AutoEncoder and IForest on that one-hot table, each with
-its library defaults. The training rows are known to be normal, and aekit is told so
-with ``contamination=0``, which trains its network without dropout; PyOD's
+its library defaults. The training rows are known to be normal, and aekit gets that
+information through ``contamination=0``, which trains its network without dropout; PyOD's
 AutoEncoder runs a second time with ``dropout_rate=0`` to match (PyOD's contamination
 must be above 0 and only sets its threshold, not its scores).
 

@@ -328,7 +328,7 @@ def test_unfitted_detector_raises(inliers, tmp_path):
         detector.save(tmp_path / "det")
 
 
-def test_clean_training_rows_train_without_dropout(inliers):
+def test_clean_rows_disable_dropout(inliers):
     """contamination=0 declares the training rows free of outliers, so the default
     network needs no dropout; any other share keeps it."""
     clean = AnomalyDetector(contamination=0, random_state=0).fit(inliers[:100])
@@ -336,5 +336,6 @@ def test_clean_training_rows_train_without_dropout(inliers):
     assert clean.threshold_ >= clean.training_errors_.max()
     contaminated = AnomalyDetector(contamination=0.01, random_state=0).fit(inliers[:100])
     assert contaminated.estimator_.dropout == 0.2
-    given = AnomalyDetector(AutoEncoder(dropout=0.3, max_epochs=2), contamination=0, random_state=0).fit(inliers[:100])
-    assert given.estimator_.dropout == 0.3
+    user_estimator = AutoEncoder(dropout=0.3, max_epochs=2)
+    explicit = AnomalyDetector(user_estimator, contamination=0, random_state=0).fit(inliers[:100])
+    assert explicit.estimator_.dropout == 0.3

@@ -78,7 +78,7 @@ def test_contamination_detector_round_trip(run, tmp_path, table_csv):
     assert "anomaly threshold: reconstruction error" in stdout
 
 
-def test_clean_training_rows_from_the_cli_train_without_dropout(run, tmp_path, table_csv):
+def test_cli_clean_rows_disable_dropout(run, tmp_path, table_csv):
     out = tmp_path / "detector"
     code, _, err = run("train", table_csv, "--detector", "--contamination", 0, *SMALL, "--out", out)
     assert code == 0, err

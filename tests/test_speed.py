@@ -277,7 +277,7 @@ def test_lean_fused_adam_matches_torch_bit_for_bit():
     assert float(restored.state_dict()["state"][0]["step"]) == 25
 
 
-def test_lean_fused_adam_falls_back_when_a_gradient_is_missing():
+def test_lean_adam_missing_gradient_fallback():
     """A parameter without a gradient skips a step, so the step counts part ways: the lean
     path must hand each parameter its own counter back and still match torch exactly."""
     from aekit.training.optim import LeanFusedAdam
@@ -305,7 +305,7 @@ def test_lean_fused_adam_falls_back_when_a_gradient_is_missing():
     assert steps == [12.0, 11.0, 12.0]
 
 
-def test_lean_fused_adam_runs_step_hooks_once():
+def test_lean_adam_step_hooks_run_once():
     from torch.optim.optimizer import register_optimizer_step_pre_hook
 
     from aekit.training.optim import LeanFusedAdam

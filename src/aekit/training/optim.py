@@ -11,7 +11,7 @@ import torch
 # instead of one launch per parameter and state tensor.
 FUSED_ADAM_DEVICES = frozenset({"cpu", "cuda", "mps"})
 
-# The module that holds the global step hooks of ``register_optimizer_step_pre_hook``
+# The module that contains the global step hooks of ``register_optimizer_step_pre_hook``
 # and ``register_optimizer_step_post_hook``; ``torch.optim`` does not export it as an
 # attribute, so it is imported by name.
 _OPTIMIZER_MODULE = importlib.import_module("torch.optim.optimizer")
