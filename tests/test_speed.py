@@ -249,16 +249,23 @@ def test_host_batches_match_device_batches(monkeypatch):
         assert weight == 1.0
 
 
-def test_lean_fused_adam_matches_torch_bit_for_bit():
+def lean_and_torch_adam(shapes: list[tuple[int, ...]], seed: int):
+    """Return (start values, lean params, torch params, LeanFusedAdam, fused torch Adam)
+    over two copies of the same random parameters."""
     from aekit.training.optim import LeanFusedAdam
 
-    torch.manual_seed(0)
-    shapes = [(16, 5), (16,), (3, 16), (3,)]
+    torch.manual_seed(seed)
     start = [torch.randn(shape) for shape in shapes]
     lean_params = [torch.nn.Parameter(t.clone()) for t in start]
     torch_params = [torch.nn.Parameter(t.clone()) for t in start]
     lean = LeanFusedAdam(lean_params, lr=1e-2)
     reference = torch.optim.Adam(torch_params, lr=1e-2, fused=True)
+    return start, lean_params, torch_params, lean, reference
+
+
+def test_lean_fused_adam_matches_torch_bit_for_bit():
+    shapes = [(16, 5), (16,), (3, 16), (3,)]
+    start, lean_params, torch_params, lean, reference = lean_and_torch_adam(shapes, seed=0)
 
     for step in range(25):
         grads = [torch.randn(shape, generator=torch.Generator().manual_seed(step * 10 + i)) for i, shape in enumerate(shapes)]
@@ -280,15 +287,8 @@ def test_lean_fused_adam_matches_torch_bit_for_bit():
 def test_lean_adam_missing_gradient_fallback():
     """A parameter without a gradient skips a step, so the step counts part ways: the lean
     path must hand each parameter its own counter back and still match torch exactly."""
-    from aekit.training.optim import LeanFusedAdam
-
-    torch.manual_seed(1)
     shapes = [(8, 3), (8,), (2, 8)]
-    start = [torch.randn(shape) for shape in shapes]
-    lean_params = [torch.nn.Parameter(t.clone()) for t in start]
-    torch_params = [torch.nn.Parameter(t.clone()) for t in start]
-    lean = LeanFusedAdam(lean_params, lr=1e-2)
-    reference = torch.optim.Adam(torch_params, lr=1e-2, fused=True)
+    _, lean_params, torch_params, lean, reference = lean_and_torch_adam(shapes, seed=1)
 
     for step in range(12):
         grads = [torch.randn(shape, generator=torch.Generator().manual_seed(step * 10 + i)) for i, shape in enumerate(shapes)]
