@@ -334,9 +334,9 @@ def main() -> None:
     name, _, ours, minimal, pyod, gflops, ceiling = rows[1]
     round_ratios = sorted(a / p for a, p in zip(samples[name]["aekit"], samples[name]["pyod"]))
     notes += [
-        f"Round by round, aekit / PyOD on (b) was {', '.join(f'{r:.2f}' for r in round_ratios)}, and aekit's",
+        f"Round by round, aekit / PyOD on (b) was {', '.join(f'{r:.2f}' for r in round_ratios)}. aekit's",
         f"slowest round took {max(samples[name]['aekit']) / min(samples[name]['aekit']) - 1:.0%} longer than its "
-        "fastest: where the machine's load varies, a ratio close to",
+        "fastest. Where the machine's load varies, a ratio close to",
         "its target can land on either side of it from run to run.",
         "",
         f"On {name}, at batch {small.batch_size}, a step is dozens of small operator calls in the forward pass,",

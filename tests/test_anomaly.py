@@ -330,7 +330,7 @@ def test_unfitted_detector_raises(inliers, tmp_path):
 
 def test_clean_rows_disable_dropout(inliers):
     """contamination=0 declares the training rows free of outliers, so the default
-    network needs no dropout; any other share keeps it."""
+    network needs no dropout. Any other share keeps it."""
     clean = AnomalyDetector(contamination=0, random_state=0).fit(inliers[:100])
     assert clean.estimator_.dropout == 0.0
     assert clean.threshold_ >= clean.training_errors_.max()

@@ -285,7 +285,7 @@ def test_lean_fused_adam_matches_torch_bit_for_bit():
 
 
 def test_lean_adam_missing_gradient_fallback():
-    """A parameter without a gradient skips a step, so the step counts part ways: the lean
+    """A parameter without a gradient skips a step, so the step counts part ways. The lean
     path must hand each parameter its own counter back and still match torch exactly."""
     shapes = [(8, 3), (8,), (2, 8)]
     _, lean_params, torch_params, lean, reference = lean_and_torch_adam(shapes, seed=1)

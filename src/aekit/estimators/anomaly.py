@@ -51,10 +51,10 @@ MAX_EPOCHS = 200
 # Dropout makes the network rebuild each feature from the others, which keeps it
 # from copying rows through, the way a denoising autoencoder does. So it learns the
 # outliers among the training rows less well. Training rows declared clean
-# (contamination=0) need no such guard. In a one-off check (not a script in this
-# repository), the default network trained on a seeded 80% of the normal rows of the
-# twelve ADBench tables of benchmarks/anomaly.py, 3 seeds, and scored the other rows:
-# mean ROC AUC 0.9302 without dropout and 0.9278 with it (7 tables better, 4 worse).
+# (contamination=0) need no such guard. A one-off check, not a script in this
+# repository, trained the default network on a seeded 80% of the normal rows of the
+# twelve ADBench tables of benchmarks/anomaly.py (3 seeds) and scored the other rows.
+# The mean ROC AUC was 0.9302 without dropout and 0.9278 with it (7 tables better, 4 worse).
 DEFAULT_DROPOUT = 0.2
 
 FEATURE_WEIGHTINGS: tuple[str, ...] = ("auto", "median", "none")
@@ -106,8 +106,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         :func:`detector_defaults`: the data-sized dense network with dropout 0.2,
         batches of 64 rows and about 1500 optimizer steps (at most 200 epochs) on
         every training row, with no early stopping. A short run with dropout keeps
-        the network from learning to reconstruct the outliers in the training rows;
-        with ``contamination=0`` the network trains without dropout.
+        the network from learning to reconstruct the outliers in the training rows.
+        With ``contamination=0`` the network trains without dropout.
     feature_weighting : {"auto", "median", "none"}, default="auto"
         How the per-feature errors (squared errors in the scaled units the model
         trains in) add up to a row's score. ``"median"`` divides each feature's
@@ -119,8 +119,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     contamination : float, default=0.1
         Expected share of outliers among the training rows, in [0, 0.5]. When
         neither ``fpr`` nor ``threshold`` is set, the threshold flags that share of
-        the training rows. 0 declares the training rows clean (for example normal
-        rows picked by hand): no training row is flagged, and the default
+        the training rows. 0 declares the training rows clean, for example normal
+        rows picked by hand. Then no training row is flagged, and the default
         autoencoder trains without dropout.
     fpr : float or None, default=None
         Target false-positive rate in (0, 1): the share of normal rows, like the

@@ -11,8 +11,8 @@ import torch
 # instead of one launch per parameter and state tensor.
 FUSED_ADAM_DEVICES = frozenset({"cpu", "cuda", "mps"})
 
-# The module that contains the global step hooks of ``register_optimizer_step_pre_hook``
-# and ``register_optimizer_step_post_hook``; ``torch.optim`` does not export it as an
+# This module contains the global step hooks of ``register_optimizer_step_pre_hook`` and
+# ``register_optimizer_step_post_hook``. ``torch.optim`` does not export it as an
 # attribute, so it is imported by name.
 _OPTIMIZER_MODULE = importlib.import_module("torch.optim.optimizer")
 
@@ -74,7 +74,7 @@ class LeanFusedAdam(torch.optim.Adam):
         )
         return None
 
-    # Keeps Optimizer.__init__ from wrapping step in its profiler range and hook loops;
+    # Keeps Optimizer.__init__ from wrapping step in its profiler range and hook loops.
     # _full_step runs them, and the lean path runs only when no hook is registered.
     step.hooked = True  # type: ignore[attr-defined]
 
@@ -91,8 +91,8 @@ class LeanFusedAdam(torch.optim.Adam):
         return torch.optim.Optimizer.profile_hook_step(adam_step)(self, closure)
 
     def _share_state(self, params: list[torch.Tensor]) -> tuple[list[torch.Tensor], ...] | None:
-        """Return (params, exp_avgs, exp_avg_sqs, steps) with one shared ``step`` tensor,
-        or None when the lean path does not apply (yet)."""
+        """Make every parameter's ``step`` state one shared tensor and return (params,
+        exp_avgs, exp_avg_sqs, steps), or return None when the lean path does not apply yet."""
         group = self.param_groups[0]
         same_kind = len({(p.device, p.dtype) for p in params}) == 1
         plain = not group["amsgrad"] and not group["differentiable"] and not group.get("decoupled_weight_decay", False)
