@@ -1,11 +1,16 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
 import aekit
 from aekit import AnomalyDetector, AutoEncoder, ConfigError
+from aekit._seed import derive_seed
+from aekit.estimators.anomaly import detector_defaults
 from aekit.scoring import conformal_p_values, conformal_threshold, contamination_threshold
 from conftest import small_params
 
@@ -65,14 +70,59 @@ def test_detects_planted_outliers_synthetic():
 
 
 def test_default_estimator_uses_detector_defaults(inliers):
-    detector = AnomalyDetector(random_state=0).fit(inliers[:100])
-    inner = detector.estimator_
-    assert isinstance(inner, AutoEncoder)
-    assert inner.batch_size == 64
-    assert inner.max_epochs == 200  # 1500 steps of 2 batches, capped
-    assert inner.dropout == 0.2
-    assert inner.validation_fraction == 0.0
+    detector = AnomalyDetector(random_state=0).fit(inliers[:200])
+    assert len(detector.estimators_) == 4
+    assert detector.estimator_ is detector.estimators_[0]
+    for inner in detector.estimators_:
+        assert isinstance(inner, AutoEncoder)
+        assert inner.batch_size == 64
+        assert inner.max_epochs == 125  # 500 steps of 4 batches each
+        assert inner.dropout == 0.2
+        assert inner.validation_fraction == 0.0
+    seeds = [inner.random_state for inner in detector.estimators_]
+    assert seeds == [0, derive_seed(0, 1), derive_seed(0, 2), derive_seed(0, 3)]
     assert detector.estimator is None
+    # Epochs are capped at 200 for tiny tables.
+    assert detector_defaults(10)["max_epochs"] == 200
+    assert detector_defaults(2000, steps=1500)["max_epochs"] == 47
+
+
+def test_score_averages_network_scores(fitted, inliers):
+    # Each network scores a row by its mean squared error per feature, in its scaled
+    # units, divided by its own median error of that feature over the training rows.
+    scores = []
+    for member, scales in zip(fitted.estimators_, fitted.feature_error_scales_):
+        x_scaled = member.scaler_.transform(inliers)
+        recon_scaled = member.scaler_.transform(member.reconstruct(inliers))
+        errors = np.square(recon_scaled.astype(np.float64) - x_scaled)
+        np.testing.assert_allclose(np.median(errors, axis=0), scales, rtol=1e-6)
+        scores.append((errors / scales).mean(axis=1))
+    np.testing.assert_allclose(fitted.reconstruction_error(inliers), np.mean(scores, axis=0), rtol=1e-5)
+    # The networks differ, and averaging them changes the ranking of some rows.
+    first, second = (member.model_.state_dict() for member in fitted.estimators_[:2])
+    assert not all(torch.equal(first[name], second[name]) for name in first)
+    assert not np.array_equal(np.argsort(scores[0]), np.argsort(np.mean(scores, axis=0)))
+
+
+def test_single_network_uses_own_error(inliers):
+    detector = small_detector(n_estimators=1, feature_weighting="none").fit(inliers)
+    assert len(detector.estimators_) == 1
+    np.testing.assert_array_equal(detector.reconstruction_error(inliers), detector.estimator_.reconstruction_error(inliers))
+
+
+@pytest.mark.parametrize("random_state", [7, None, np.random.RandomState(3)], ids=["int", "none", "RandomState"])
+def test_given_estimator_seeds_each_network(inliers, random_state):
+    inner = AutoEncoder(**small_params(max_epochs=2, random_state=random_state))
+    detector = AnomalyDetector(inner, random_state=5).fit(inliers)
+    seeds = [member.random_state for member in detector.estimators_]
+    if random_state is None:
+        assert seeds == [None] * 4
+    elif isinstance(random_state, int):
+        assert seeds == [7, derive_seed(7, 1), derive_seed(7, 2), derive_seed(7, 3)]
+    else:
+        # Clones of one RandomState would share its stream, so the others use the detector's seed.
+        assert seeds[1:] == [derive_seed(5, 1), derive_seed(5, 2), derive_seed(5, 3)]
+    assert len({member.seed_ for member in detector.estimators_}) == 4
 
 
 def test_given_estimator_is_cloned(inliers):
@@ -176,6 +226,8 @@ def test_set_threshold_errors(fitted):
         (dict(fpr=0.1, calibration_fraction=0), "fpr needs held-out calibration rows"),
         (dict(calibration_fraction=1.2), "calibration_fraction must be 'auto' or a number"),
         (dict(feature_weighting="mean"), "feature_weighting must be one of"),
+        (dict(n_estimators=0), "n_estimators must be a positive integer.*got 0"),
+        (dict(n_estimators=2.5), "n_estimators must be a positive integer.*got 2.5"),
     ],
 )
 def test_invalid_parameters(inliers, params, fragment):
@@ -240,18 +292,26 @@ def test_median_weighting_divides_feature_errors(inliers):
     weighted = small_detector().fit(inliers)
     plain = small_detector(feature_weighting="none").fit(inliers)
     assert plain.feature_error_scales_ is None
-    np.testing.assert_array_equal(plain.reconstruction_error(inliers), plain.estimator_.reconstruction_error(inliers))
-    assert weighted.feature_error_scales_.shape == (6,)
-    # Each feature's weighted error has median about 1 on the training rows.
-    _, _, errors = weighted._feature_errors(inliers)
-    np.testing.assert_allclose(np.median(errors, axis=0), 1.0, rtol=1e-4)
+    members = np.mean([member.reconstruction_error(inliers) for member in plain.estimators_], axis=0)
+    np.testing.assert_allclose(plain.reconstruction_error(inliers), members, rtol=1e-6)
+    assert weighted.feature_error_scales_.shape == (4, 6)
+    # Each network's weighted error of each feature has median about 1 on the training rows.
+    for errors, scales in zip(weighted._member_errors(inliers), weighted.feature_error_scales_):
+        np.testing.assert_allclose(np.median(errors / scales, axis=0), 1.0, rtol=1e-4)
 
 
 # --- explanations -----------------------------------------------------------------------
 
 
-def test_explain_ranks_the_planted_feature_first(inliers):
-    detector = small_detector(feature_weighting="none").fit(pd.DataFrame(inliers, columns=list("abcdef")))
+@pytest.mark.parametrize("n_estimators", [1, 4])
+def test_explain_ranks_the_planted_feature_first(inliers, n_estimators):
+    # One small network, or the default detector's four networks.
+    if n_estimators == 1:
+        detector = small_detector(feature_weighting="none", n_estimators=1)
+    else:
+        detector = AnomalyDetector(feature_weighting="none", random_state=0)
+    detector.fit(pd.DataFrame(inliers, columns=list("abcdef")))
+    assert len(detector.estimators_) == n_estimators
     rows = pd.DataFrame(inliers[:3].copy(), columns=list("abcdef"))
     rows.loc[1, "d"] += 8 * inliers[:, 3].std()
 
@@ -270,7 +330,8 @@ def test_explain_shares_sum_to_one_in_original_units(fitted, inliers):
     explained = fitted.explain(inliers[:5], top_k=None)
     assert len(explained) == 30
     np.testing.assert_allclose(explained.groupby("row")["error_share"].sum(), 1.0, rtol=1e-9)
-    recon = fitted.estimator_.reconstruct(inliers[:5])
+    # The expected value is the mean of the networks' reconstructions.
+    recon = np.mean([member.reconstruct(inliers[:5]) for member in fitted.estimators_], axis=0)
     for _, line in explained.iterrows():
         column = int(line["feature"][1:])
         assert line["actual"] == inliers[line["row"], column]
@@ -295,6 +356,13 @@ def test_save_and_load_gives_identical_outputs(inliers, tmp_path, params):
 
     assert isinstance(loaded, AnomalyDetector)
     assert sorted(p.name for p in (tmp_path / "det").iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert len(loaded.estimators_) == 4
+    assert loaded.estimator_ is loaded.estimators_[0]
+    assert "the mean over 4 networks trained from different seeds" in (tmp_path / "det" / "README.md").read_text()
+    for saved, restored in zip(detector.estimators_, loaded.estimators_):
+        assert restored.seed_ == saved.seed_
+        np.testing.assert_array_equal(restored.reconstruct(frame), saved.reconstruct(frame))
+    np.testing.assert_array_equal(loaded.feature_error_scales_, detector.feature_error_scales_)
     own_params = detector.get_params(deep=False)
     assert {**loaded.get_params(deep=False), "estimator": None} == {**own_params, "estimator": None}
     assert loaded.estimator.get_params() == detector.estimator.get_params()
@@ -317,6 +385,23 @@ def test_default_estimator_round_trip(inliers, tmp_path):
     detector.save(tmp_path / "det")
     loaded = aekit.load(tmp_path / "det")
     assert loaded.estimator is None
+    np.testing.assert_array_equal(loaded.reconstruction_error(inliers), detector.reconstruction_error(inliers))
+
+
+def test_older_single_network_file_loads(inliers, tmp_path):
+    # Files written before n_estimators existed: one network, one flat row of scales.
+    detector = small_detector(n_estimators=1).fit(inliers)
+    detector.save(tmp_path / "det")
+    config_path = tmp_path / "det" / "config.json"
+    config = json.loads(config_path.read_text())
+    wrapper = config["wrapper"]
+    del wrapper["members"], wrapper["params"]["n_estimators"]
+    wrapper["state"]["feature_error_scales"] = wrapper["state"]["feature_error_scales"][0]
+    config_path.write_text(json.dumps(config))
+
+    loaded = aekit.load(tmp_path / "det")
+    assert loaded.n_estimators == 1
+    assert loaded.feature_error_scales_.shape == (1, 6)
     np.testing.assert_array_equal(loaded.reconstruction_error(inliers), detector.reconstruction_error(inliers))
 
 

@@ -140,6 +140,44 @@ def test_detector_resumes_to_the_same_detector(table, tmp_path):
     np.testing.assert_array_equal(resumed.predict(table), uninterrupted.predict(table))
 
 
+class CrashInNetwork(Callback):
+    """Raise at the start of ``epoch`` in the ``network``-th training run. The count is
+    shared by the clones that a detector makes of its callbacks."""
+
+    runs = 0
+
+    def __init__(self, network: int, epoch: int) -> None:
+        self.network = network
+        self.epoch = epoch
+
+    def on_epoch_start(self, trainer, epoch):
+        CrashInNetwork.runs += epoch == 1
+        if CrashInNetwork.runs == self.network and epoch == self.epoch:
+            raise Crash
+
+
+def test_detector_resumes_crash_in_third_network(table, tmp_path):
+    folder = tmp_path / "checkpoints"
+
+    def make(callbacks=None, **kw):
+        inner = AutoEncoder(**small_params(dropout=0.1, callbacks=callbacks))
+        return AnomalyDetector(inner, random_state=0, checkpoint_dir=folder, **kw)
+
+    CrashInNetwork.runs = 0
+    with pytest.raises(Crash):
+        make(callbacks=[CrashInNetwork(network=3, epoch=4)]).fit(table)
+    # The first two networks finished; the third stopped after its third epoch.
+    assert latest_checkpoint(folder).name == "epoch-000015"
+    assert latest_checkpoint(folder / "member-1").name == "epoch-000015"
+    assert latest_checkpoint(folder / "member-2").name == "epoch-000003"
+
+    resumed = make(resume=True).fit(table)
+    uninterrupted = AnomalyDetector(AutoEncoder(**small_params(dropout=0.1)), random_state=0).fit(table)
+    for again, fresh in zip(resumed.estimators_, uninterrupted.estimators_, strict=True):
+        assert_same_weights(again, fresh)
+    np.testing.assert_array_equal(resumed.training_errors_, uninterrupted.training_errors_)
+
+
 def test_checkpoints_hold_tensors_and_json_only(table, tmp_path):
     AutoEncoder(**small_params(max_epochs=7, checkpoint_dir=tmp_path, checkpoint_every=3)).fit(table)
 

@@ -89,6 +89,22 @@ def test_cli_clean_rows_disable_dropout(run, tmp_path, table_csv):
     assert "flagged 0 of 200 rows" in stdout
 
 
+def test_cli_n_estimators(run, tmp_path, table_csv):
+    from aekit.estimators.anomaly import DEFAULT_N_ESTIMATORS
+
+    out = tmp_path / "detector"
+    code, _, err = run("train", table_csv, "--detector", "--n-estimators", 2, *SMALL, "--out", out)
+    assert code == 0, err
+    detector = aekit.load(out)
+    assert detector.n_estimators == 2
+    assert [member.max_epochs for member in detector.estimators_] == [20, 20]
+    assert len({member.seed_ for member in detector.estimators_}) == 2
+    # Without --n-estimators the CLI trains as many networks as the library's default.
+    code, stdout, err = run("train", "--help")
+    assert "--n-estimators INTEGER RANGE" in stdout
+    assert f"[default: {DEFAULT_N_ESTIMATORS};" in stdout
+
+
 def test_score_and_encode_accept_a_detector(run, detector_dir, table_csv, tmp_path):
     code, _, _ = run("score", detector_dir, table_csv, "--out", tmp_path / "s.csv")
     assert code == 0
@@ -101,6 +117,8 @@ def test_score_and_encode_accept_a_detector(run, detector_dir, table_csv, tmp_pa
     "args, message",
     [
         (("--fpr", 0.1), "aekit: error: --fpr applies only to an anomaly detector; add --detector."),
+        (("--n-estimators", 2), "aekit: error: --n-estimators applies only to an anomaly detector; add --detector."),
+        (("--detector", "--n-estimators", 0), "aekit: error: Invalid value for '--n-estimators'"),
         (("--detector", "--fpr", 0.1, "--threshold", 1.0), "aekit: error: --fpr and --threshold set competing thresholds"),
         (("--detector", "--contamination", 0.8), "aekit: error: Invalid value for '--contamination'"),
         (("--detector", "--fpr", 0.1, "--calibration-fraction", 0), "aekit: error: fpr needs held-out calibration rows"),

@@ -17,7 +17,21 @@ EXPECTED_FAILED_CHECKS = {
 }
 
 
+# The detector's scores are float64, as scikit-learn's outlier scores are, but come from
+# float32 networks. MKL rounds a one-row matrix product differently from a batched one,
+# so a score scored alone can differ from the batched one in its seventh digit, beyond
+# this check's tolerance of 1e-7. test_anomaly.py checks batch independence to rtol 1e-5.
+DETECTOR_FAILED_CHECKS = {
+    "check_methods_subset_invariance": (
+        "float32 networks give scores that agree across batch shapes to about 1e-7 relative, "
+        "not to the check's tolerance for float64 scores; test_anomaly.py checks rtol 1e-5."
+    ),
+}
+
+
 def expected_failed_checks(estimator):
+    if isinstance(estimator, AnomalyDetector):
+        return {**EXPECTED_FAILED_CHECKS, **DETECTOR_FAILED_CHECKS}
     return EXPECTED_FAILED_CHECKS
 
 

@@ -1,12 +1,16 @@
 """Tables with categorical columns and missing values: the column schema, the tabular
 model, imputation, explanations and model files."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import aekit
-from aekit.data.schema import OTHER_LABEL, TableSchema
+from aekit.data.schema import CATEGORICAL, NUMERIC, OTHER_LABEL, TableSchema
+from aekit.estimators._tabular import cell_details
+from aekit.estimators.anomaly import _combine_expected
 from aekit.exceptions import ConfigError, DataError, ExportError
 from aekit.models.tabular import TabularAutoencoder
 
@@ -283,6 +287,27 @@ def test_detector_explains_columns_in_their_terms():
     assert detector.predict(odd)[1] == -1
     # The unseen category raises the row's score above its score with the real colour.
     assert detector.reconstruction_error(odd)[0] > 2 * detector.reconstruction_error(table.head(1))[0]
+    # The probability is the mean of the four networks' probabilities.
+    members = np.stack([cell_details(member, odd)[3] for member in detector.estimators_])
+    assert first["probability"] == pytest.approx(members[:, 0, list(table.columns).index("color")].mean())
+
+
+def test_networks_vote_on_expected_categories():
+    schema = SimpleNamespace(columns=[
+        SimpleNamespace(name="n", kind=NUMERIC, dtype="int64"),
+        SimpleNamespace(name="c", kind=CATEGORICAL, dtype="object"),
+    ])
+    frames = [
+        pd.DataFrame({"n": [1, 10], "c": ["a", "x"]}),
+        pd.DataFrame({"n": [2, 20], "c": ["b", "y"]}),
+        pd.DataFrame({"n": [4, 33], "c": ["b", "z"]}),
+    ]
+    combined = _combine_expected(frames, schema)
+    # Numeric cells: the mean, rounded back to the column's integer dtype.
+    assert combined["n"].tolist() == [2, 21]
+    assert combined["n"].dtype == np.int64
+    # Categorical cells: the majority, and the first network's category on a three-way tie.
+    assert combined["c"].tolist() == ["b", "x"]
 
 
 def test_detector_with_missing_values():

@@ -35,6 +35,15 @@ def resolve_seed(random_state: int | np.random.RandomState | None) -> int:
     return int(rng.randint(0, _MAX_SEED))
 
 
+def derive_seed(seed: int, *keys: int) -> int:
+    """Return a seed for one part of a seeded run, such as one network of an ensemble.
+
+    The result depends only on ``seed`` and ``keys``, and different keys give
+    unrelated streams.
+    """
+    return int(np.random.default_rng([seed, *keys]).integers(_MAX_SEED))
+
+
 @contextlib.contextmanager
 def torch_seeded(seed: int) -> Iterator[None]:
     """Seed torch's CPU RNG for the block and restore the caller's RNG state afterwards.

@@ -70,23 +70,28 @@ class ExportResult:
 class ExportGraph(nn.Module):
     """The module that is exported: raw samples in, named outputs out.
 
-    Scaling constants and the threshold become graph constants; the model is a copy of
-    the estimator's, on the CPU, in evaluation mode.
+    Scaling constants and the threshold become graph constants; the models are copies
+    of the estimator's, on the CPU, in evaluation mode. A detector with several
+    autoencoders exports all of them: the reconstruction and the error are their means,
+    and the latent code is the first one's, as in the detector itself.
     """
 
     def __init__(self, estimator: Any) -> None:
         super().__init__()
-        owner = model_owner(estimator)
-        self.model = copy.deepcopy(owner.model_).cpu().eval()
-        self.input_shape = tuple(owner.input_shape_)
+        owners = list(getattr(estimator, "estimators_", None) or [model_owner(estimator)])
+        first = owners[0]
+        self.models = nn.ModuleList(copy.deepcopy(owner.model_).cpu().eval() for owner in owners)
+        self.input_shape = tuple(first.input_shape_)
         # Variational models score with the mean squared error of the decoded posterior mean.
-        self.loss = getattr(owner, "loss", "mse")
-        self.register_buffer("offset", torch.from_numpy(owner.scaler_.offset_.copy()))
-        self.register_buffer("scale", torch.from_numpy(owner.scaler_.scale_.copy()))
+        self.loss = getattr(first, "loss", "mse")
+        # One row of scaling constants per autoencoder, (n_members, n_features).
+        self.register_buffer("offset", torch.from_numpy(np.stack([owner.scaler_.offset_ for owner in owners])))
+        self.register_buffer("scale", torch.from_numpy(np.stack([owner.scaler_.scale_ for owner in owners])))
         # A detector may divide each feature's error by a per-feature scale before averaging.
         scales = getattr(estimator, "feature_error_scales_", None)
         self.register_buffer(
-            "error_scales", torch.ones(len(owner.scaler_.scale_)) if scales is None else torch.tensor(scales, dtype=torch.float32)
+            "error_scales",
+            torch.ones_like(self.scale) if scales is None else torch.tensor(np.asarray(scales), dtype=torch.float32),
         )
         threshold = getattr(estimator, "threshold_", None)
         self.has_threshold = threshold is not None
@@ -94,15 +99,20 @@ class ExportGraph(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         n = x.shape[0]
-        scaled = (x.reshape(n, -1) - self.offset) / self.scale  # (batch, n_features)
-        model_input = scaled if self.model.flat_input else scaled.reshape(n, *self.input_shape)
+        flat = x.reshape(n, -1)  # (batch, n_features)
+        codes, recons, errors = [], [], []
+        for index, model in enumerate(self.models):
+            scaled = (flat - self.offset[index]) / self.scale[index]
+            model_input = scaled if model.flat_input else scaled.reshape(n, *self.input_shape)
+            z = model.encode(model_input)  # (batch, latent_dim)
+            recon_scaled = model.decode(z).reshape(n, -1)
+            errors.append((elementwise_error(recon_scaled, scaled, self.loss) / self.error_scales[index]).mean(dim=1))
+            recons.append(recon_scaled * self.scale[index] + self.offset[index])
+            codes.append(z)
 
-        z = self.model.encode(model_input)  # (batch, latent_dim)
-        recon_scaled = self.model.decode(z).reshape(n, -1)
-        error = (elementwise_error(recon_scaled, scaled, self.loss) / self.error_scales).mean(dim=1)  # (batch,)
-        recon = (recon_scaled * self.scale + self.offset).reshape(n, *self.input_shape)
-
-        outputs = (z, recon, error)
+        error = errors[0] if len(errors) == 1 else torch.stack(errors).mean(dim=0)  # (batch,)
+        recon = recons[0] if len(recons) == 1 else torch.stack(recons).mean(dim=0)
+        outputs = (codes[0], recon.reshape(n, *self.input_shape), error)
         if self.has_threshold:
             outputs += (error > self.threshold,)
         return outputs

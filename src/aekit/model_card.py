@@ -149,8 +149,17 @@ def _threshold_section(config: dict[str, Any]) -> str:
         "",
         f"- value: {value if isinstance(value, str) else _number(value)} (anomaly score; rows above it are outliers)",
         f"- chosen by: {chosen_by}",
-        f"- score: reconstruction error with feature weighting {params.get('feature_weighting', 'none')!r}",
+        f"- score: reconstruction error with feature weighting {params.get('feature_weighting', 'none')!r}"
+        + _networks_note(wrapper),
     ])
+
+
+def _networks_note(wrapper: dict[str, Any]) -> str:
+    """Say how many networks' scores are averaged, when there is more than one."""
+    n_networks = 1 + len(wrapper.get("members") or [])
+    if n_networks == 1:
+        return ""
+    return f", the mean over {n_networks} networks trained from different seeds (the figures above are the first one's)"
 
 
 def _exports_section(config: dict[str, Any]) -> str:

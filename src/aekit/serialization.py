@@ -36,6 +36,9 @@ CONFIG_FILE = "config.json"
 FORMAT_NAME = "aekit-model"
 # Arrays other than weights (such as the training timeline) sit in the weights file under this prefix.
 EXTRA_PREFIX = "extra/"
+# A wrapper with several networks (a detector's ensemble) stores the tensors of each one
+# after the first under "members/<i>/", and their configs in its own entry.
+MEMBER_PREFIX = "members/"
 # The files a model folder consists of; save replaces exactly these.
 MODEL_FILES = (WEIGHTS_FILE, CONFIG_FILE, MODEL_CARD_FILE)
 # Raise when the layout of config.json or the weights changes incompatibly.
@@ -72,16 +75,23 @@ def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> Path:
 def _write_model_files(folder: Path, estimator: Any, *, folder_name: str) -> None:
     """Write the weights, config.json and the model card into the empty ``folder``."""
     # Weights are saved from the CPU, so a model trained on a GPU loads anywhere.
-    owner = _model_owner(estimator)
-    state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in owner.model_.state_dict().items()}
-    for name, array in _extra_arrays(owner).items():
-        state[EXTRA_PREFIX + name] = torch.from_numpy(np.ascontiguousarray(array))
+    state = _tensors(_model_owner(estimator))
+    for index, member in enumerate(_extra_members(estimator), start=1):
+        state.update({f"{MEMBER_PREFIX}{index}/{name}": tensor for name, tensor in _tensors(member).items()})
     save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
     config = estimator_config(estimator, weights_sha256=file_sha256(folder / WEIGHTS_FILE))
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (folder / MODEL_CARD_FILE).write_text(render_model_card(config, folder_name=folder_name), encoding="utf-8")
     for name in MODEL_FILES:
         _flush_to_disk(folder / name)
+
+
+def _tensors(estimator: Any) -> dict[str, torch.Tensor]:
+    """Return an estimator's weights and extra arrays, keyed as in the weights file."""
+    state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in estimator.model_.state_dict().items()}
+    for name, array in _extra_arrays(estimator).items():
+        state[EXTRA_PREFIX + name] = torch.from_numpy(np.ascontiguousarray(array))
+    return state
 
 
 def _swap_folder(staging: Path, folder: Path) -> None:
@@ -142,6 +152,7 @@ def estimator_config(estimator: Any, *, weights_sha256: str | None = None) -> di
             "estimator": type(estimator).__name__,
             "params": _json_params(params),
             "state": estimator._wrapper_state(),
+            "members": [estimator_config(member) for member in _extra_members(estimator)],
         }
         return config
 
@@ -187,7 +198,15 @@ def load(path: str | os.PathLike[str]) -> Any:
     folder = Path(path)
     config = _read_config(folder)
     tensors = _read_weights(folder, config)
+    first_tensors = {name: tensor for name, tensor in tensors.items() if not name.startswith(MEMBER_PREFIX)}
+    estimator = _load_estimator(folder, config, first_tensors)
+    if "wrapper" in config:
+        return _load_wrapper(folder, config["wrapper"], estimator, tensors)
+    return estimator
 
+
+def _load_estimator(folder: Path, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Any:
+    """Build the estimator that ``config`` describes and restore its fitted state."""
     from .estimators import ESTIMATORS
 
     estimator_class = ESTIMATORS.get(config.get("estimator"))
@@ -210,15 +229,19 @@ def load(path: str | os.PathLike[str]) -> Any:
         if isinstance(err, ModelFileError):
             raise
         raise ModelFileError(f"model folder '{folder}' has an invalid config or weights: {err}") from err
-    if "wrapper" in config:
-        return _load_wrapper(folder, config["wrapper"], estimator)
     return estimator
 
 
-def _load_wrapper(folder: Path, wrapper: dict[str, Any], inner: Any) -> Any:
-    """Rebuild a wrapper estimator (see ``estimator_config``) around the loaded ``inner``."""
+def _load_wrapper(folder: Path, wrapper: dict[str, Any], inner: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Rebuild a wrapper estimator (see ``estimator_config``) around the loaded ``inner``
+    and the networks stored after it."""
     from .estimators import ESTIMATORS
 
+    members = []
+    for index, member_config in enumerate(wrapper.get("members") or [], start=1):
+        prefix = f"{MEMBER_PREFIX}{index}/"
+        member_tensors = {name[len(prefix):]: tensor for name, tensor in tensors.items() if name.startswith(prefix)}
+        members.append(_load_estimator(folder, member_config, member_tensors))
     try:
         wrapper_class = ESTIMATORS.get(wrapper["estimator"])
         if wrapper_class is None or not hasattr(wrapper_class, "_from_wrapper_state"):
@@ -226,7 +249,7 @@ def _load_wrapper(folder: Path, wrapper: dict[str, Any], inner: Any) -> Any:
                 f"'{folder / CONFIG_FILE}' names the wrapper estimator {wrapper['estimator']!r}, which "
                 f"this aekit does not know; known: {sorted(ESTIMATORS)}."
             )
-        return wrapper_class._from_wrapper_state(wrapper["params"], wrapper["state"], inner)
+        return wrapper_class._from_wrapper_state(wrapper["params"], wrapper["state"], inner, members)
     except (KeyError, TypeError, ValueError) as err:
         if isinstance(err, ModelFileError):
             raise
@@ -358,6 +381,11 @@ def _is_wrapper(estimator: Any) -> bool:
 def _model_owner(estimator: Any) -> Any:
     """The estimator whose ``model_`` holds the weights: the inner one for a wrapper."""
     return estimator.estimator_ if _is_wrapper(estimator) else estimator
+
+
+def _extra_members(estimator: Any) -> list[Any]:
+    """The networks of a wrapper after its first one (``estimators_[1:]``), if any."""
+    return list(getattr(estimator, "estimators_", None) or [])[1:] if _is_wrapper(estimator) else []
 
 
 def _json_params(params: dict[str, Any]) -> dict[str, Any]:

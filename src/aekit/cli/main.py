@@ -185,12 +185,16 @@ def _read_table(data: Path, image_size: Any, color_mode: str, na_values: list[st
 
 
 # Options of 'aekit train' that configure the detector rather than the autoencoder.
-DETECTOR_OPTIONS = ("contamination", "fpr", "threshold", "calibration_fraction", "feature_weighting")
+DETECTOR_OPTIONS = ("contamination", "fpr", "threshold", "calibration_fraction", "feature_weighting", "n_estimators")
 
 
 def _detector_options(function: Any) -> Any:
     """Options of 'aekit train --detector': the threshold rule and the score."""
     options = [
+        # The default is DEFAULT_N_ESTIMATORS of aekit.estimators.anomaly, written out so
+        # that the CLI starts without importing torch.
+        click.option("--n-estimators", type=click.IntRange(min=1), default=4, show_default=True,
+                     help="Autoencoders trained from different seeds; a row's score is the mean of theirs."),
         click.option("--feature-weighting", type=click.Choice(["auto", "median", "none"]), default="auto",
                      show_default=True,
                      help="How per-feature errors add up to a score: median divides each by its median "

@@ -232,7 +232,7 @@ class TableSchema:
         for column in self.columns:
             if column.kind == NUMERIC:
                 values = numeric[:, next(numeric_iter)].astype(np.float64) * column.std + column.mean
-                data[column.name] = _restore_numeric_dtype(values, column.dtype)
+                data[column.name] = restore_numeric_dtype(values, column.dtype)
             else:
                 labels = np.asarray(column.slot_labels(), dtype=object)
                 data[column.name] = _restore_categorical_dtype(labels[slots[:, next(slot_iter)]], column)
@@ -415,7 +415,8 @@ def _category_slots(column: ColumnSchema, series: pd.Series) -> tuple[np.ndarray
     return slots.astype(np.float32), outside
 
 
-def _restore_numeric_dtype(values: np.ndarray, dtype: str) -> np.ndarray:
+def restore_numeric_dtype(values: np.ndarray, dtype: str) -> np.ndarray:
+    """Cast float values back to a numeric column's training dtype, rounding for integers."""
     kind = _dtype_kind(dtype)
     if kind in "iu" and np.isfinite(values).all():
         return np.round(values).astype(dtype)
