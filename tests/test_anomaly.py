@@ -424,3 +424,6 @@ def test_clean_rows_disable_dropout(inliers):
     user_estimator = AutoEncoder(dropout=0.3, max_epochs=2)
     explicit = AnomalyDetector(user_estimator, contamination=0, random_state=0).fit(inliers[:100])
     assert explicit.estimator_.dropout == 0.3
+    # Clean rows also get longer runs: 1500 steps in place of 500, here 32 batches per epoch.
+    assert detector_defaults(2000, clean=True)["max_epochs"] == 47
+    assert detector_defaults(2000)["max_epochs"] == 16
