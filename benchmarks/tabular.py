@@ -281,8 +281,9 @@ def write_page(path: Path, command: str, seeds: list[int], adult_seeds: list[int
         "`KDDTrain+_20Percent.txt` (25,192 connections, 41 features, 3 of them categorical). Each "
         "detector trains on a seeded 80% of the normal rows and scores the other 20% of the normal "
         "rows and all attack rows (attacks are the positives). aekit runs with the AnomalyDetector "
-        "defaults and `contamination=0`, which declares the training rows clean, so its network trains "
-        "without dropout. It runs once on the table as it is and once on a one-hot table made by hand with "
+        "defaults (four networks, scores averaged) and `contamination=0`, which declares the training "
+        "rows clean, so its networks train without dropout and for 1500 steps each. It runs once on "
+        "the table as it is and once on a one-hot table made by hand with "
         "`pandas.get_dummies` (categories from the training rows). PyOD's detectors run with their "
         "defaults on the one-hot table, and PyOD's AutoEncoder once more without dropout to match "
         "(PyOD's `contamination` must be above 0 and sets only the threshold, not the scores).",
