@@ -384,7 +384,7 @@ def _model_owner(estimator: Any) -> Any:
 
 
 def _extra_members(estimator: Any) -> list[Any]:
-    """The networks of a wrapper after its first one (``estimators_[1:]``), if any."""
+    """Return the networks of a wrapper after its first one (``estimators_[1:]``), if any."""
     return list(getattr(estimator, "estimators_", None) or [])[1:] if _is_wrapper(estimator) else []
 
 
